@@ -1,0 +1,740 @@
+// Drives the real `imagegate serve` binary over real TLS with the curl and openssl command-line
+// tools: routing, AdmissionReview answers, bad input, TLS versions, keep-alive, concurrency and
+// graceful shutdown. Every server listens on 127.0.0.1:0 and reports its port in its startup
+// log line, so test processes can run in parallel.
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// Generous limits: only for liveness, never to measure speed.
+constexpr seconds kStartupTimeout{30};
+constexpr seconds kExitTimeout{20};
+constexpr long kMaxRequestBytes = 1024 * 1024;
+
+const fs::path kDataDir = fs::path(IMAGEGATE_SOURCE_DIR) / "tests/data/admission";
+
+constexpr const char* kPolicies = R"(apiVersion: imagegate.dev/v1alpha1
+kind: ImagePolicy
+metadata:
+  name: test-enforce
+spec:
+  action: Enforce
+  rules:
+    - name: non-root
+      runAsNonRoot: {}
+    - name: no-privileged
+      privileged:
+        allowed: false
+---
+apiVersion: imagegate.dev/v1alpha1
+kind: ImagePolicy
+metadata:
+  name: test-audit
+spec:
+  action: Audit
+  rules:
+    - name: ro-rootfs
+      readOnlyRootFilesystem: {}
+)";
+
+std::string shellQuote(const std::string& text) {
+  std::string quoted = "'";
+  for (char c : text) {
+    if (c == '\'') {
+      quoted += "'\\''";
+    } else {
+      quoted += c;
+    }
+  }
+  return quoted + "'";
+}
+
+std::string readFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+void writeFile(const fs::path& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary);
+  out << content;
+  if (!out) throw std::runtime_error("cannot write " + path.string());
+}
+
+struct CommandResult {
+  int exitCode = -1;
+  std::string output;  ///< stdout; callers redirect stderr themselves.
+};
+
+CommandResult runCommand(const std::string& command) {
+  CommandResult result;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buffer[4096];
+  std::size_t n = 0;
+  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, n);
+  const int status = pclose(pipe);
+  result.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+void runOrThrow(const std::string& command) {
+  const CommandResult result = runCommand(command);
+  if (result.exitCode != 0) {
+    throw std::runtime_error("command failed (" + std::to_string(result.exitCode) +
+                             "): " + command + "\n" + result.output);
+  }
+}
+
+/// A child process with stdout and stderr in a file. Dies with the test process (PDEATHSIG), so
+/// a crashed test never leaves a server behind; otherwise ended by the destructor.
+class Child {
+ public:
+  Child(const std::vector<std::string>& argv, const fs::path& output, bool pipeStdin = false)
+      : output_(output) {
+    int fds[2] = {-1, -1};
+    if (pipeStdin && pipe(fds) != 0) throw std::runtime_error("pipe failed");
+    pid_ = fork();
+    if (pid_ < 0) throw std::runtime_error("fork failed");
+    if (pid_ == 0) exec(argv, fds, pipeStdin);
+    if (pipeStdin) {
+      close(fds[0]);
+      stdin_ = fds[1];
+    }
+  }
+
+  ~Child() {
+    closeStdin();
+    if (running()) {
+      kill(pid_, SIGTERM);
+      if (!waitExit(seconds(10))) {
+        kill(pid_, SIGKILL);
+        waitExit(seconds(10));
+      }
+    }
+  }
+
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  pid_t pid() const { return pid_; }
+  const fs::path& output() const { return output_; }
+  bool running() const { return !exitCode_.has_value(); }
+
+  void closeStdin() {
+    if (stdin_ >= 0) close(stdin_);
+    stdin_ = -1;
+  }
+
+  void writeStdin(const std::string& text) {
+    if (stdin_ >= 0 && write(stdin_, text.data(), text.size()) < 0) closeStdin();
+  }
+
+  void signal(int number) const {
+    if (!exitCode_) kill(pid_, number);
+  }
+
+  /// The exit code (128 + signal when killed), or nullopt if still running after `timeout`.
+  std::optional<int> waitExit(milliseconds timeout) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (!exitCode_) {
+      int status = 0;
+      const pid_t done = waitpid(pid_, &status, WNOHANG);
+      if (done == pid_) {
+        exitCode_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      } else if (std::chrono::steady_clock::now() >= until) {
+        break;
+      } else {
+        std::this_thread::sleep_for(milliseconds(20));
+      }
+    }
+    return exitCode_;
+  }
+
+ private:
+  [[noreturn]] static void exec(const std::vector<std::string>& argv, const int fds[2],
+                                bool pipeStdin) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (pipeStdin) {
+      dup2(fds[0], STDIN_FILENO);
+      close(fds[0]);
+      close(fds[1]);
+    }
+    std::vector<char*> args;
+    for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+
+  // The output file is opened by the child itself: see startChild.
+  fs::path output_;
+  pid_t pid_ = -1;
+  int stdin_ = -1;
+  std::optional<int> exitCode_;
+};
+
+/// Runs `argv` with stdout and stderr appended to `output` (via the shell's redirection, which
+/// keeps Child free of file-descriptor juggling).
+std::unique_ptr<Child> startChild(std::vector<std::string> argv, const fs::path& output,
+                                  bool pipeStdin = false) {
+  std::string command = "exec";
+  for (const auto& arg : argv) command += " " + shellQuote(arg);
+  command += " >>" + shellQuote(output.string()) + " 2>&1";
+  return std::make_unique<Child>(std::vector<std::string>{"/bin/sh", "-c", command}, output,
+                                 pipeStdin);
+}
+
+/// A running `imagegate serve` and the port it reported.
+struct ServerProcess {
+  std::unique_ptr<Child> child;
+  int port = 0;
+};
+
+std::optional<int> reportedPort(const std::string& log) {
+  std::istringstream lines(log);
+  std::string line;
+  while (std::getline(lines, line)) {
+    const json entry = json::parse(line, nullptr, false);
+    if (entry.is_object() && entry.value("msg", "") == "imagegate listening" &&
+        entry.contains("port")) {
+      return entry["port"].get<int>();
+    }
+  }
+  return std::nullopt;
+}
+
+ServerProcess startServer(const fs::path& dir, const std::string& name,
+                          const std::vector<std::string>& extraArgs) {
+  std::vector<std::string> argv = {IMAGEGATE_BINARY, "serve",
+                                   "--listen",       "127.0.0.1:0",
+                                   "--tls-cert",     (dir / "serving.crt").string(),
+                                   "--tls-key",      (dir / "serving.key").string(),
+                                   "--policy",       (dir / "policies.yaml").string()};
+  argv.insert(argv.end(), extraArgs.begin(), extraArgs.end());
+  const fs::path log = dir / (name + ".log");
+  ServerProcess server{startChild(argv, log), 0};
+  const auto until = std::chrono::steady_clock::now() + kStartupTimeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (const auto port = reportedPort(readFile(log))) {
+      server.port = *port;
+      return server;
+    }
+    if (server.child->waitExit(milliseconds(0))) {
+      throw std::runtime_error("imagegate serve exited during startup:\n" + readFile(log));
+    }
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  throw std::runtime_error("imagegate serve did not report its port:\n" + readFile(log));
+}
+
+/// A development CA and a serving certificate for localhost/127.0.0.1 signed by it. EC keys
+/// keep generation fast; nothing is checked in.
+void generateCertificates(const fs::path& dir) {
+  const std::string d = shellQuote(dir.string());
+  writeFile(dir / "serving.ext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+            "keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n");
+  const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+  runOrThrow("cd " + d + " && openssl req -x509" + ec +
+             " -days 2 -subj /CN=imagegate-test-ca -keyout ca.key -out ca.crt 2>&1");
+  runOrThrow("cd " + d + " && openssl req" + ec +
+             " -subj /CN=localhost -keyout serving.key -out serving.csr 2>&1");
+  runOrThrow("cd " + d +
+             " && openssl x509 -req -in serving.csr -CA ca.crt -CAkey ca.key -CAcreateserial"
+             " -days 2 -extfile serving.ext -out serving.crt 2>&1");
+}
+
+struct HttpResult {
+  int curlExit = -1;
+  int status = 0;
+  std::string headers;
+  std::string body;
+  std::string log;  ///< curl's stderr (with -v: the connection trace).
+
+  json bodyJson() const { return json::parse(body, nullptr, false); }
+};
+
+class ServerIntegrationTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    try {
+      char pattern[] = "/tmp/imagegate-server-test-XXXXXX";
+      if (mkdtemp(pattern) == nullptr) throw std::runtime_error("mkdtemp failed");
+      dir_ = pattern;
+      generateCertificates(dir_);
+      writeFile(dir_ / "policies.yaml", kPolicies);
+      server_ = std::make_unique<ServerProcess>(
+          startServer(dir_, "server",
+                      {"--max-request-bytes", std::to_string(kMaxRequestBytes), "--log-level",
+                       "debug", "--threads", "2"}));
+    } catch (const std::exception& e) {
+      setupError_ = e.what();
+    }
+  }
+
+  static void TearDownTestSuite() {
+    server_.reset();
+    if (!dir_.empty()) {
+      std::error_code ignored;
+      fs::remove_all(dir_, ignored);
+    }
+  }
+
+  void SetUp() override {
+    ASSERT_TRUE(setupError_.empty()) << setupError_;
+    ASSERT_TRUE(server_ && server_->child->running()) << "server died:\n"
+                                                      << readFile(server_->child->output());
+  }
+
+  static std::string url(const std::string& pathAndQuery, int port = 0) {
+    return "https://127.0.0.1:" + std::to_string(port ? port : server_->port) + pathAndQuery;
+  }
+
+  /// Runs curl against the test CA (verifying the certificate) with `args`.
+  static HttpResult curl(const std::vector<std::string>& args) {
+    const int id = ++curlCounter_;
+    const fs::path base = dir_ / ("curl-" + std::to_string(id));
+    const fs::path body = base.string() + ".body";
+    const fs::path headers = base.string() + ".headers";
+    const fs::path log = base.string() + ".log";
+    std::string command = "curl -sS --max-time 30 --cacert " + shellQuote((dir_ / "ca.crt")) +
+                          " -o " + shellQuote(body) + " -D " + shellQuote(headers) +
+                          " -w '%{http_code}'";
+    for (const auto& arg : args) command += " " + shellQuote(arg);
+    command += " 2>" + shellQuote(log);
+    const CommandResult run = runCommand(command);
+    HttpResult result;
+    result.curlExit = run.exitCode;
+    // With several URLs curl prints one code per transfer; the last one is what tests check.
+    const std::string codes = run.output;
+    if (codes.size() >= 3) result.status = std::atoi(codes.substr(codes.size() - 3).c_str());
+    result.headers = readFile(headers);
+    result.body = readFile(body);
+    result.log = readFile(log);
+    return result;
+  }
+
+  static HttpResult postReview(const fs::path& file, const std::string& query = "",
+                               const std::string& contentType = "application/json") {
+    return curl({"-H", "Content-Type: " + contentType, "--data-binary", "@" + file.string(),
+                 url("/validate" + query)});
+  }
+
+  static HttpResult postReviewText(const std::string& body, const std::string& query = "") {
+    const fs::path file = dir_ / ("body-" + std::to_string(++curlCounter_) + ".json");
+    writeFile(file, body);
+    return postReview(file, query);
+  }
+
+  /// After every bad input: the server must still be alive and serving.
+  static void expectStillServing() {
+    const HttpResult health = curl({url("/healthz")});
+    EXPECT_EQ(health.status, 200) << health.log;
+    EXPECT_EQ(health.body, "ok\n");
+    EXPECT_TRUE(server_->child->running());
+  }
+
+  static inline fs::path dir_;
+  static inline std::unique_ptr<ServerProcess> server_;
+  static inline std::string setupError_;
+  static inline std::atomic<int> curlCounter_{0};
+};
+
+/// A pod that passes the Enforce policy (non-root, not privileged) but not the Audit one (its
+/// root filesystem is writable).
+std::string auditOnlyPod(const std::string& uid) {
+  json review = {
+      {"apiVersion", "admission.k8s.io/v1"},
+      {"kind", "AdmissionReview"},
+      {"request",
+       {{"uid", uid},
+        {"kind", {{"group", ""}, {"version", "v1"}, {"kind", "Pod"}}},
+        {"resource", {{"group", ""}, {"version", "v1"}, {"resource", "pods"}}},
+        {"name", "worker"},
+        {"namespace", "jobs"},
+        {"operation", "CREATE"},
+        {"userInfo", {{"username", "ci"}}},
+        {"object",
+         {{"apiVersion", "v1"},
+          {"kind", "Pod"},
+          {"metadata", {{"name", "worker"}, {"namespace", "jobs"}}},
+          {"spec",
+           {{"securityContext", {{"runAsNonRoot", true}, {"runAsUser", 1000}}},
+            {"containers", json::array({{{"name", "worker"},
+                                         {"image", "registry.example.com/jobs/worker:1.0"},
+                                         {"securityContext", {{"privileged", false}}}}})}}}}}}}};
+  return review.dump();
+}
+
+TEST_F(ServerIntegrationTest, HealthzAndReadyzAnswerOk) {
+  const HttpResult health = curl({url("/healthz")});
+  EXPECT_EQ(health.status, 200);
+  EXPECT_EQ(health.body, "ok\n");
+  const HttpResult ready = curl({url("/readyz")});
+  EXPECT_EQ(ready.status, 200);
+  EXPECT_EQ(ready.body, "ok\n");
+}
+
+TEST_F(ServerIntegrationTest, AllowsCompliantPod) {
+  const HttpResult result = postReview(kDataDir / "pod-allow.json");
+  ASSERT_EQ(result.status, 200) << result.body << result.log;
+  const json review = result.bodyJson();
+  ASSERT_TRUE(review.is_object()) << result.body;
+  EXPECT_EQ(review["apiVersion"], "admission.k8s.io/v1");
+  EXPECT_EQ(review["kind"], "AdmissionReview");
+  EXPECT_EQ(review["response"]["uid"], "6f1d3c8e-2b7a-4f0e-8d1c-5a9b7e3f2a10");
+  EXPECT_EQ(review["response"]["allowed"], true);
+  EXPECT_FALSE(review["response"].contains("status"));
+  EXPECT_THAT(result.headers, HasSubstr("application/json"));
+}
+
+TEST_F(ServerIntegrationTest, DeniesNonCompliantPodNamingPolicyRuleAndContainer) {
+  const HttpResult result = postReview(kDataDir / "pod-deny.json");
+  ASSERT_EQ(result.status, 200) << result.body << result.log;
+  const json response = result.bodyJson()["response"];
+  EXPECT_EQ(response["uid"], "b0c1a2f4-3c55-4a50-9e6a-0d0f4a6f2c11");
+  EXPECT_EQ(response["allowed"], false);
+  EXPECT_EQ(response["status"]["code"], 403);
+  const std::string message = response["status"]["message"];
+  EXPECT_THAT(message, HasSubstr("test-enforce"));
+  EXPECT_THAT(message, HasSubstr("non-root"));
+  EXPECT_THAT(message, HasSubstr("no-privileged"));
+  EXPECT_THAT(message, HasSubstr("\"app\""));
+  EXPECT_THAT(message, HasSubstr("\"sidecar\""));
+  // The Audit policy still reports alongside the denial.
+  ASSERT_TRUE(response.contains("warnings"));
+  EXPECT_THAT(response["warnings"][0].get<std::string>(), HasSubstr("test-audit"));
+}
+
+TEST_F(ServerIntegrationTest, AuditFindingsAreWarningsWhileAllowed) {
+  const HttpResult result = postReviewText(auditOnlyPod("audit-uid-1234"));
+  ASSERT_EQ(result.status, 200) << result.body << result.log;
+  const json response = result.bodyJson()["response"];
+  EXPECT_EQ(response["uid"], "audit-uid-1234");
+  EXPECT_EQ(response["allowed"], true);
+  ASSERT_TRUE(response.contains("warnings")) << result.body;
+  ASSERT_FALSE(response["warnings"].empty());
+  EXPECT_THAT(response["warnings"][0].get<std::string>(), HasSubstr("test-audit/ro-rootfs"));
+  // The API server prefixes each key with the webhook's name; the key itself is the policy.
+  ASSERT_TRUE(response.contains("auditAnnotations")) << result.body;
+  EXPECT_THAT(response["auditAnnotations"]["test-audit"].get<std::string>(),
+              HasSubstr("ro-rootfs"));
+}
+
+TEST_F(ServerIntegrationTest, EchoesEachRequestUid) {
+  for (const std::string uid : {"a", "0f0e0d0c-uid-echo", "ünïcode-uid"}) {
+    const HttpResult result = postReviewText(auditOnlyPod(uid));
+    ASSERT_EQ(result.status, 200) << result.body;
+    EXPECT_EQ(result.bodyJson()["response"]["uid"], uid);
+  }
+}
+
+TEST_F(ServerIntegrationTest, AcceptsTimeoutQueryParameter) {
+  for (const std::string query : {"?timeout=5s", "?timeout=30s", "?timeout=bogus", "?x=1"}) {
+    const HttpResult result = postReview(kDataDir / "pod-allow.json", query);
+    EXPECT_EQ(result.status, 200) << query << ": " << result.body;
+    EXPECT_EQ(result.bodyJson()["response"]["allowed"], true) << query;
+  }
+}
+
+TEST_F(ServerIntegrationTest, AcceptsJsonContentTypeWithParameters) {
+  const HttpResult result =
+      postReview(kDataDir / "pod-allow.json", "", "application/json; charset=utf-8");
+  EXPECT_EQ(result.status, 200) << result.body;
+}
+
+TEST_F(ServerIntegrationTest, NonJsonBodyIs400) {
+  const HttpResult result = postReview(kDataDir / "malformed-not-json.txt");
+  EXPECT_EQ(result.status, 400);
+  EXPECT_THAT(result.body, HasSubstr("JSON"));
+  expectStillServing();
+}
+
+TEST_F(ServerIntegrationTest, JsonThatIsNotAnAdmissionReviewIs400) {
+  for (const std::string body : {R"({"a":1})", "[]", "42", R"({"kind":"Pod","apiVersion":"v1"})"}) {
+    const HttpResult result = postReviewText(body);
+    EXPECT_EQ(result.status, 400) << body << ": " << result.body;
+    EXPECT_FALSE(result.body.empty());
+  }
+  expectStillServing();
+}
+
+TEST_F(ServerIntegrationTest, MissingUidIs400) {
+  const HttpResult result = postReview(kDataDir / "malformed-missing-uid.json");
+  EXPECT_EQ(result.status, 400);
+  EXPECT_THAT(result.body, HasSubstr("uid"));
+  expectStillServing();
+}
+
+TEST_F(ServerIntegrationTest, WrongTypesAreDeniedWithAMessage) {
+  const HttpResult result = postReview(kDataDir / "malformed-wrong-types.json");
+  ASSERT_EQ(result.status, 200) << result.body;
+  const json response = result.bodyJson()["response"];
+  EXPECT_EQ(response["uid"], "c3f5e7a9-0b2d-4f6a-8c1e-3a5b7d9f1e23");
+  EXPECT_EQ(response["allowed"], false);
+  EXPECT_EQ(response["status"]["code"], 400);
+  EXPECT_THAT(response["status"]["message"].get<std::string>(), HasSubstr("image"));
+  expectStillServing();
+}
+
+TEST_F(ServerIntegrationTest, DeeplyNestedJsonIs400) {
+  const HttpResult result = postReviewText(std::string(100'000, '['));
+  EXPECT_EQ(result.status, 400) << result.body;
+  expectStillServing();
+}
+
+TEST_F(ServerIntegrationTest, BodyOverLimitIs413) {
+  // Over 1 MiB curl sends "Expect: 100-continue" and waits for our verdict before uploading.
+  const HttpResult withExpect =
+      postReviewText(std::string(static_cast<std::size_t>(kMaxRequestBytes) * 2, ' '));
+  EXPECT_EQ(withExpect.status, 413) << withExpect.body << withExpect.log;
+  EXPECT_THAT(withExpect.body, HasSubstr("too large"));
+  expectStillServing();
+}
+
+TEST_F(ServerIntegrationTest, BodyOverLimitWithoutExpectIs413) {
+  // Without Expect the client is mid-upload when the 413 goes out; the answer must still arrive.
+  const fs::path file = dir_ / "over-limit.json";
+  writeFile(file, std::string(static_cast<std::size_t>(kMaxRequestBytes) + 4096, ' '));
+  const HttpResult result = curl({"-H", "Expect:", "-H", "Content-Type: application/json",
+                                  "--data-binary", "@" + file.string(), url("/validate")});
+  EXPECT_EQ(result.status, 413) << result.body << result.log;
+  expectStillServing();
+}
+
+TEST_F(ServerIntegrationTest, WrongContentTypeIs415) {
+  EXPECT_EQ(postReview(kDataDir / "pod-allow.json", "", "text/plain").status, 415);
+  EXPECT_EQ(postReview(kDataDir / "pod-allow.json", "", "application/jsonx").status, 415);
+  // curl's default for --data is application/x-www-form-urlencoded.
+  const HttpResult form =
+      curl({"--data-binary", "@" + (kDataDir / "pod-allow.json").string(), url("/validate")});
+  EXPECT_EQ(form.status, 415);
+  EXPECT_THAT(form.body, HasSubstr("application/json"));
+  expectStillServing();
+}
+
+TEST_F(ServerIntegrationTest, WrongMethodOnValidateIs405WithAllow) {
+  const HttpResult get = curl({url("/validate")});
+  EXPECT_EQ(get.status, 405);
+  EXPECT_THAT(get.headers, HasSubstr("Allow: POST"));
+  const HttpResult put =
+      curl({"-X", "PUT", "-H", "Content-Type: application/json", "--data", "{}", url("/validate")});
+  EXPECT_EQ(put.status, 405);
+  expectStillServing();
+}
+
+TEST_F(ServerIntegrationTest, UnknownPathIs404) {
+  EXPECT_EQ(curl({url("/nope")}).status, 404);
+  EXPECT_EQ(curl({"-H", "Content-Type: application/json", "--data", "{}", url("/validat")}).status,
+            404);
+  expectStillServing();
+}
+
+TEST_F(ServerIntegrationTest, MalformedHttpIs400) {
+  // Raw bytes through openssl s_client: a request line that is not HTTP.
+  const fs::path request = dir_ / "garbage-request.txt";
+  writeFile(request, "THIS IS NOT HTTP\r\n\r\n");
+  const CommandResult result = runCommand(
+      "timeout 20 openssl s_client -quiet -connect 127.0.0.1:" + std::to_string(server_->port) +
+      " -CAfile " + shellQuote(dir_ / "ca.crt") + " < " + shellQuote(request) + " 2>/dev/null");
+  EXPECT_THAT(result.output, HasSubstr("HTTP/1.1 400"));
+  expectStillServing();
+}
+
+TEST_F(ServerIntegrationTest, RefusesTls11AndAcceptsTls12And13) {
+  const HttpResult tls11 = curl({"--tls-max", "1.1", url("/healthz")});
+  EXPECT_NE(tls11.curlExit, 0) << tls11.log;
+  // The client's own security level forbids TLS 1.1 too; lower it so the refusal seen is the
+  // server's (a protocol_version alert, no cipher agreed).
+  const CommandResult forced =
+      runCommand("timeout 20 openssl s_client -connect 127.0.0.1:" + std::to_string(server_->port) +
+                 " -tls1_1 -cipher 'DEFAULT@SECLEVEL=0' </dev/null 2>&1");
+  EXPECT_NE(forced.exitCode, 0);
+  EXPECT_THAT(forced.output, HasSubstr("Cipher is (NONE)"));
+
+  const HttpResult tls12 = curl({"--tlsv1.2", "--tls-max", "1.2", "-v", url("/healthz")});
+  EXPECT_EQ(tls12.status, 200) << tls12.log;
+  EXPECT_THAT(tls12.log, HasSubstr("TLSv1.2"));
+  const HttpResult tls13 = curl({"--tlsv1.3", "-v", url("/healthz")});
+  EXPECT_EQ(tls13.status, 200) << tls13.log;
+  EXPECT_THAT(tls13.log, HasSubstr("TLSv1.3"));
+  expectStillServing();
+}
+
+TEST_F(ServerIntegrationTest, KeepAliveReusesTheConnection) {
+  // Every URL on one curl command line gets the same options: three POSTs, one connection.
+  const HttpResult result = curl({"-v", "-H", "Content-Type: application/json", "--data-binary",
+                                  "@" + (kDataDir / "pod-allow.json").string(), url("/validate"),
+                                  url("/validate"), url("/validate?timeout=5s")});
+  EXPECT_EQ(result.curlExit, 0) << result.log;
+  EXPECT_EQ(result.status, 200);
+  EXPECT_THAT(result.log, HasSubstr("Re-using existing connection"));
+  EXPECT_THAT(result.log, Not(HasSubstr("Connection died")));
+}
+
+TEST_F(ServerIntegrationTest, AnswersManyConcurrentRequests) {
+  constexpr int kClients = 50;
+  const fs::path out = dir_ / "concurrent";
+  fs::create_directories(out);
+  std::string script;
+  for (int i = 0; i < kClients; ++i) {
+    const std::string n = std::to_string(i);
+    script += "curl -sS --max-time 60 --cacert " + shellQuote(dir_ / "ca.crt") +
+              " -H 'Content-Type: application/json' --data-binary @" +
+              shellQuote(kDataDir / (i % 2 ? "pod-deny.json" : "pod-allow.json")) + " -o " +
+              shellQuote(out / (n + ".body")) + " -w '%{http_code}' " + url("/validate") + " >" +
+              shellQuote(out / (n + ".code")) + " 2>&1 &\n";
+  }
+  script += "wait\n";
+  writeFile(dir_ / "concurrent.sh", script);
+  ASSERT_EQ(runCommand("bash " + shellQuote(dir_ / "concurrent.sh")).exitCode, 0);
+  for (int i = 0; i < kClients; ++i) {
+    const std::string n = std::to_string(i);
+    EXPECT_EQ(readFile(out / (n + ".code")), "200") << "client " << i;
+    const json review = json::parse(readFile(out / (n + ".body")), nullptr, false);
+    ASSERT_TRUE(review.is_object()) << "client " << i;
+    EXPECT_EQ(review["response"]["allowed"], i % 2 == 0) << "client " << i;
+  }
+  expectStillServing();
+}
+
+/// Connections to `port` in the ESTABLISHED state, from /proc/net/tcp (IPv4 loopback).
+int establishedConnections(int port) {
+  std::ifstream table("/proc/net/tcp");
+  std::string line;
+  std::getline(table, line);  // header
+  int count = 0;
+  while (std::getline(table, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, remote, state;
+    fields >> slot >> local >> remote >> state;
+    const std::size_t colon = local.find(':');
+    if (colon != std::string::npos && state == "01" &&
+        std::stoi(local.substr(colon + 1), nullptr, 16) == port) {
+      ++count;
+    }
+  }
+  return count;
+}
+
+bool waitFor(const std::function<bool()>& condition, milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return true;
+}
+
+TEST_F(ServerIntegrationTest, SigtermDrainsThenExitsAfterInFlightRequestCompletes) {
+  ServerProcess server = startServer(dir_, "drain-server", {"--drain-period", "3s"});
+  // A chunked upload whose second half comes 4 s later: still in flight when SIGTERM arrives
+  // and when the drain period ends and the acceptor closes.
+  const fs::path review = kDataDir / "pod-allow.json";
+  const fs::path out = dir_ / "inflight.out";
+  const std::string upload =
+      "(head -c 200 " + shellQuote(review) + "; sleep 4; tail -c +201 " + shellQuote(review) +
+      ") | curl -sS --max-time 60 --cacert " + shellQuote(dir_ / "ca.crt") +
+      " -X POST -T - -H 'Content-Type: application/json' -w '\\n%{http_code}' " +
+      url("/validate", server.port);
+  auto client = startChild({"/bin/bash", "-c", upload}, out);
+  ASSERT_TRUE(waitFor([&] { return establishedConnections(server.port) > 0; }, seconds(20)));
+
+  server.child->signal(SIGTERM);
+  EXPECT_TRUE(
+      waitFor([&] { return curl({url("/readyz", server.port)}).status == 503; }, seconds(10)))
+      << "/readyz should say 503 while draining";
+
+  const auto clientExit = client->waitExit(seconds(60));
+  ASSERT_TRUE(clientExit.has_value());
+  EXPECT_EQ(*clientExit, 0) << readFile(out);
+  const std::string output = readFile(out);
+  EXPECT_THAT(output, HasSubstr("\"allowed\":true"));
+  EXPECT_THAT(output, HasSubstr("\n200"));
+
+  const auto serverExit = server.child->waitExit(kExitTimeout);
+  ASSERT_TRUE(serverExit.has_value()) << "server still running after SIGTERM:\n"
+                                      << readFile(server.child->output());
+  EXPECT_EQ(*serverExit, 0) << readFile(server.child->output());
+  EXPECT_THAT(readFile(server.child->output()), HasSubstr("imagegate stopped"));
+}
+
+TEST_F(ServerIntegrationTest, SigtermClosesIdleKeepAliveConnectionsPromptly) {
+  // Long read and shutdown timeouts: if idle connections were not closed at shutdown, the
+  // process would outlive kExitTimeout.
+  ServerProcess server =
+      startServer(dir_, "idle-server", {"--read-timeout", "60s", "--shutdown-timeout", "60s"});
+  const fs::path clientOut = dir_ / "idle-client.out";
+  auto idle = startChild(
+      {"openssl", "s_client", "-quiet", "-connect", "127.0.0.1:" + std::to_string(server.port),
+       "-CAfile", (dir_ / "ca.crt").string()},
+      clientOut, true);
+  // One request, then the connection sits idle between requests (stdin stays open).
+  idle->writeStdin("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  ASSERT_TRUE(
+      waitFor([&] { return readFile(clientOut).find("ok") != std::string::npos; }, seconds(20)))
+      << readFile(clientOut);
+
+  server.child->signal(SIGTERM);
+  const auto serverExit = server.child->waitExit(kExitTimeout);
+  ASSERT_TRUE(serverExit.has_value()) << readFile(server.child->output());
+  EXPECT_EQ(*serverExit, 0);
+}
+
+TEST_F(ServerIntegrationTest, ConnectionsBeyondTheLimitAreClosed) {
+  ServerProcess server = startServer(dir_, "limit-server", {"--max-connections", "1"});
+  // -no_ign_eof: s_client hangs up when we close its stdin.
+  auto holder = startChild(
+      {"openssl", "s_client", "-quiet", "-no_ign_eof", "-connect",
+       "127.0.0.1:" + std::to_string(server.port), "-CAfile", (dir_ / "ca.crt").string()},
+      dir_ / "holder.out", true);
+  ASSERT_TRUE(waitFor([&] { return establishedConnections(server.port) > 0; }, seconds(20)));
+  // Give the server time to accept the holder (it is established in the kernel first).
+  ASSERT_TRUE(waitFor(
+      [&] {
+        return readFile(server.child->output()).find("connection limit reached") !=
+                   std::string::npos ||
+               curl({url("/healthz", server.port)}).curlExit != 0;
+      },
+      seconds(20)));
+  EXPECT_NE(curl({url("/healthz", server.port)}).curlExit, 0);
+  EXPECT_THAT(readFile(server.child->output()), HasSubstr("connection limit reached"));
+
+  holder->closeStdin();
+  holder->waitExit(seconds(20));
+  EXPECT_TRUE(
+      waitFor([&] { return curl({url("/healthz", server.port)}).status == 200; }, seconds(20)));
+}
+
+}  // namespace

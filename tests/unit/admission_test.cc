@@ -1,0 +1,298 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "admission/response.h"
+#include "admission/review.h"
+
+namespace imagegate::admission {
+namespace {
+
+using nlohmann::json;
+using ::testing::HasSubstr;
+
+std::string readData(const std::string& name) {
+  std::ifstream in(std::string(IMAGEGATE_SOURCE_DIR) + "/tests/data/admission/" + name);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+json review(json request) {
+  return {{"apiVersion", "admission.k8s.io/v1"}, {"kind", "AdmissionReview"}, {"request", request}};
+}
+
+json podRequest(json spec, std::string operation = "CREATE") {
+  return {{"uid", "u-1"},
+          {"kind", {{"group", ""}, {"version", "v1"}, {"kind", "Pod"}}},
+          {"namespace", "ns"},
+          {"operation", operation},
+          {"object",
+           {{"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", {{"name", "p"}}}, {"spec", spec}}}};
+}
+
+const AdmissionRequest& requestOf(const DecodedReview& decoded) {
+  return std::get<AdmissionRequest>(decoded.request);
+}
+
+std::string problemOf(const std::string& body) {
+  const DecodedReview decoded = decodeReview(body);
+  const auto* malformed = std::get_if<MalformedRequest>(&decoded.request);
+  return malformed == nullptr ? "" : malformed->problem;
+}
+
+TEST(DecodeReview, PodWithAllContainerKinds) {
+  const DecodedReview decoded = decodeReview(readData("pod-deny.json"));
+  const AdmissionRequest& request = requestOf(decoded);
+  EXPECT_EQ(request.uid, "b0c1a2f4-3c55-4a50-9e6a-0d0f4a6f2c11");
+  EXPECT_EQ(request.kind, "Pod");
+  EXPECT_EQ(request.namespaceName, "default");
+  EXPECT_EQ(request.operation, Operation::kCreate);
+  EXPECT_EQ(request.userName, "alice");
+  ASSERT_TRUE(request.object && request.object->podSpec);
+  EXPECT_EQ(request.object->labels.at("app"), "web");
+  const PodSpec& pod = *request.object->podSpec;
+  ASSERT_EQ(pod.containers.size(), 3u);
+  EXPECT_EQ(pod.containers[0].name, "app");
+  EXPECT_EQ(pod.containers[0].securityContext.runAsUser, 0);
+  EXPECT_EQ(pod.containers[1].securityContext.privileged, true);
+  EXPECT_EQ(pod.containers[2].kind, ContainerKind::kInitContainer);
+  EXPECT_EQ(pod.containers[2].path, "request.object.spec.initContainers[0]");
+  EXPECT_FALSE(pod.containers[2].securityContext.allowPrivilegeEscalation.has_value());
+}
+
+TEST(DecodeReview, EphemeralContainersAndPodSecurityContext) {
+  const json spec = {{"hostPID", true},
+                     {"securityContext", {{"runAsNonRoot", true}, {"runAsUser", 1000}}},
+                     {"containers", {{{"name", "a"}, {"image", "a"}}}},
+                     {"ephemeralContainers", {{{"name", "debug"}, {"image", "busybox"}}}}};
+  const PodSpec pod = *requestOf(decodeReview(review(podRequest(spec)).dump())).object->podSpec;
+  EXPECT_TRUE(pod.hostPID);
+  EXPECT_FALSE(pod.hostNetwork);
+  EXPECT_EQ(pod.securityContext.runAsNonRoot, true);
+  EXPECT_EQ(pod.securityContext.runAsUser, 1000);
+  ASSERT_EQ(pod.containers.size(), 2u);
+  EXPECT_EQ(pod.containers[1].kind, ContainerKind::kEphemeralContainer);
+}
+
+TEST(DecodeReview, DeploymentTemplate) {
+  const AdmissionRequest request = requestOf(decodeReview(readData("deployment-deny.json")));
+  ASSERT_TRUE(request.object->podSpec);
+  EXPECT_TRUE(request.object->podSpec->hostNetwork);
+  EXPECT_EQ(request.object->podSpec->path, "request.object.spec.template.spec");
+  EXPECT_EQ(request.object->labels.at("tier"), "web");
+}
+
+TEST(DecodeReview, CronJobTemplateAndDryRun) {
+  const AdmissionRequest request = requestOf(decodeReview(readData("cronjob-deny.json")));
+  EXPECT_TRUE(request.dryRun);
+  EXPECT_EQ(request.operation, Operation::kUpdate);
+  ASSERT_TRUE(request.object->podSpec);
+  EXPECT_EQ(request.object->podSpec->containers.at(0).image, "python:3.12");
+}
+
+TEST(DecodeReview, EveryWorkloadKindHasItsTemplateFound) {
+  const json templateSpec = {
+      {"template", {{"spec", {{"containers", {{{"name", "c"}, {"image", "x"}}}}}}}}};
+  for (const auto& [group, kind] :
+       std::vector<std::pair<std::string, std::string>>{{"apps", "Deployment"},
+                                                        {"apps", "StatefulSet"},
+                                                        {"apps", "DaemonSet"},
+                                                        {"apps", "ReplicaSet"},
+                                                        {"", "ReplicationController"},
+                                                        {"batch", "Job"}}) {
+    json request = podRequest({});
+    request["kind"] = {{"group", group}, {"version", "v1"}, {"kind", kind}};
+    request["object"]["spec"] = templateSpec;
+    const AdmissionRequest decoded = requestOf(decodeReview(review(request).dump()));
+    ASSERT_TRUE(decoded.object->podSpec) << kind;
+    EXPECT_EQ(decoded.object->podSpec->containers.size(), 1u) << kind;
+  }
+}
+
+TEST(DecodeReview, OtherKindsHaveNoPodSpec) {
+  json request = podRequest({});
+  request["kind"] = {{"group", ""}, {"version", "v1"}, {"kind", "ConfigMap"}};
+  request["object"] = {{"data", {{"a", "b"}}}};
+  EXPECT_FALSE(requestOf(decodeReview(review(request).dump())).object->podSpec);
+}
+
+TEST(DecodeReview, StatusSubresourceIsNotEvaluated) {
+  json request = podRequest({{"containers", {{{"name", "a"}, {"image", "a"}}}}}, "UPDATE");
+  request["subResource"] = "status";
+  EXPECT_FALSE(requestOf(decodeReview(review(request).dump())).object->podSpec);
+  request["subResource"] = "ephemeralcontainers";
+  EXPECT_TRUE(requestOf(decodeReview(review(request).dump())).object->podSpec);
+}
+
+TEST(DecodeReview, DeleteAndConnectCarryNoObject) {
+  for (const char* op : {"DELETE", "CONNECT"}) {
+    json request = podRequest({});
+    request["operation"] = op;
+    request.erase("object");
+    const AdmissionRequest decoded = requestOf(decodeReview(review(request).dump()));
+    EXPECT_FALSE(decoded.object.has_value()) << op;
+  }
+}
+
+TEST(DecodeReview, NullFieldsCountAsAbsent) {
+  const json spec = {
+      {"securityContext", nullptr},
+      {"containers",
+       {{{"name", "a"}, {"image", "a"}, {"securityContext", {{"runAsUser", nullptr}}}}}},
+      {"initContainers", nullptr}};
+  const PodSpec pod = *requestOf(decodeReview(review(podRequest(spec)).dump())).object->podSpec;
+  ASSERT_EQ(pod.containers.size(), 1u);
+  EXPECT_FALSE(pod.containers[0].securityContext.runAsUser);
+}
+
+TEST(DecodeReview, UnreadableBodiesThrow) {
+  EXPECT_THROW(decodeReview("this is not json"), UnreadableReview);
+  EXPECT_THROW(decodeReview(""), UnreadableReview);
+  EXPECT_THROW(decodeReview("[1,2,3]"), UnreadableReview);
+  EXPECT_THROW(decodeReview(R"({"kind":"Pod","apiVersion":"v1"})"), UnreadableReview);
+  EXPECT_THROW(decodeReview(R"({"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1"})"),
+               UnreadableReview);
+  EXPECT_THROW(decodeReview(readData("malformed-missing-uid.json")), UnreadableReview);
+  EXPECT_THROW(
+      decodeReview(
+          R"({"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":7}})"),
+      UnreadableReview);
+}
+
+TEST(DecodeReview, UnreadableMessagesSayWhatIsWrong) {
+  try {
+    decodeReview("{\"a\": ");
+    FAIL();
+  } catch (const UnreadableReview& e) {
+    EXPECT_THAT(e.what(), HasSubstr("not valid JSON"));
+    EXPECT_THAT(e.what(), ::testing::Not(HasSubstr("json.exception")));
+  }
+}
+
+TEST(DecodeReview, DeepNestingIsRejectedWithoutParsing) {
+  const std::string deep(200'000, '[');
+  try {
+    decodeReview(deep);
+    FAIL();
+  } catch (const UnreadableReview& e) {
+    EXPECT_THAT(e.what(), HasSubstr("nested deeper than 64"));
+  }
+  // Brackets inside strings do not count.
+  json request = podRequest({{"containers",
+                              {{{
+                                    "name",
+                                    std::string(500, '['),
+                                },
+                                {"image", "a"}}}}});
+  EXPECT_NO_THROW(decodeReview(review(request).dump()));
+}
+
+TEST(DecodeReview, WrongTypesBecomeAnswerableProblems) {
+  EXPECT_EQ(problemOf(readData("malformed-wrong-types.json")),
+            "request.object.spec.containers[0].image must be a string");
+  EXPECT_EQ(problemOf(review(podRequest({{"containers", "nginx"}})).dump()),
+            "request.object.spec.containers must be an array");
+  EXPECT_EQ(problemOf(review(podRequest({{"containers", {42}}})).dump()),
+            "request.object.spec.containers[0] must be an object");
+  EXPECT_EQ(problemOf(review(podRequest({{"hostPID", "yes"}})).dump()),
+            "request.object.spec.hostPID must be a boolean");
+  EXPECT_EQ(problemOf(review(podRequest({{"containers",
+                                          {{{"name", "a"},
+                                            {"image", "a"},
+                                            {"securityContext", {{"runAsUser", 1.5}}}}}}}))
+                          .dump()),
+            "request.object.spec.containers[0].securityContext.runAsUser must be an integer");
+  EXPECT_EQ(problemOf(review(podRequest({{"containers", {{{"name", "a"}}}}})).dump()),
+            "request.object.spec.containers[0].image is required");
+}
+
+TEST(DecodeReview, MissingObjectOrOperationIsAnswerable) {
+  json request = podRequest({});
+  request.erase("object");
+  EXPECT_EQ(problemOf(review(request).dump()), "request.object is required");
+  request = podRequest({});
+  request["operation"] = "PATCH";
+  EXPECT_THAT(problemOf(review(request).dump()), HasSubstr("request.operation must be one of"));
+  request = podRequest({});
+  request["object"].erase("spec");
+  EXPECT_EQ(problemOf(review(request).dump()), "request.object.spec is required");
+  request = podRequest({});
+  request["object"]["metadata"]["labels"] = {{"a", 1}};
+  EXPECT_EQ(problemOf(review(request).dump()), "request.object.metadata.labels.a must be a string");
+}
+
+TEST(DecodeReview, ContainerCountIsBounded) {
+  json containers = json::array();
+  for (int i = 0; i < 5; ++i) containers.push_back({{"name", "c"}, {"image", "x"}});
+  DecodeLimits limits;
+  limits.maxContainers = 4;
+  const DecodedReview decoded =
+      decodeReview(review(podRequest({{"containers", containers}})).dump(), limits);
+  EXPECT_THAT(std::get<MalformedRequest>(decoded.request).problem,
+              HasSubstr("more than 4 containers"));
+}
+
+TEST(DecodeReview, EnvelopeIsEchoed) {
+  json body = review(podRequest({}));
+  body["apiVersion"] = "admission.k8s.io/v1beta1";
+  EXPECT_EQ(decodeReview(body.dump()).envelope.apiVersion, "admission.k8s.io/v1beta1");
+}
+
+TEST(EncodeResponse, AllowedHasNoStatus) {
+  const json out = json::parse(encodeResponse({}, "u-1", Verdict{}));
+  EXPECT_EQ(out["apiVersion"], "admission.k8s.io/v1");
+  EXPECT_EQ(out["kind"], "AdmissionReview");
+  EXPECT_EQ(out["response"]["uid"], "u-1");
+  EXPECT_EQ(out["response"]["allowed"], true);
+  EXPECT_FALSE(out["response"].contains("status"));
+  EXPECT_FALSE(out["response"].contains("warnings"));
+}
+
+TEST(EncodeResponse, DenialCarriesStatus) {
+  Verdict verdict;
+  verdict.allowed = false;
+  verdict.code = 403;
+  verdict.reason = "Forbidden";
+  verdict.message = "no";
+  verdict.auditAnnotations["p"] = "v";
+  const json out = json::parse(encodeResponse({}, "u-2", verdict));
+  EXPECT_EQ(out["response"]["allowed"], false);
+  EXPECT_EQ(out["response"]["status"]["code"], 403);
+  EXPECT_EQ(out["response"]["status"]["message"], "no");
+  EXPECT_EQ(out["response"]["status"]["reason"], "Forbidden");
+  EXPECT_EQ(out["response"]["auditAnnotations"]["p"], "v");
+}
+
+TEST(EncodeResponse, WarningsAreShortSingleLineAndBounded) {
+  Verdict verdict;
+  verdict.warnings.push_back(std::string(300, 'x'));
+  verdict.warnings.push_back("line\nbreak");
+  verdict.warnings.push_back(std::string(116, 'a') + "\xC3\xA9\xC3\xA9");  // UTF-8 at the cut
+  for (int i = 0; i < 100; ++i) verdict.warnings.push_back(std::string(100, 'w'));
+  const json out = json::parse(encodeResponse({}, "u", verdict));
+  const json& warnings = out["response"]["warnings"];
+  std::size_t total = 0;
+  for (const auto& w : warnings) {
+    const std::string s = w.get<std::string>();
+    EXPECT_LT(s.size(), 120u);
+    EXPECT_EQ(s.find('\n'), std::string::npos);
+    total += s.size();
+  }
+  EXPECT_LE(total, kMaxWarningsTotal);
+  EXPECT_EQ(warnings[1], "line break");
+  EXPECT_THAT(warnings.back().get<std::string>(), HasSubstr("more warnings omitted"));
+}
+
+TEST(EncodeResponse, InvalidUtf8IsReplacedNotThrown) {
+  Verdict verdict;
+  verdict.allowed = false;
+  verdict.message = "bad \xFF byte";
+  EXPECT_NO_THROW(json::parse(encodeResponse({}, "u", verdict)));
+}
+
+}  // namespace
+}  // namespace imagegate::admission

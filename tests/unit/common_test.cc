@@ -1,0 +1,117 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+#include "common/duration.h"
+#include "common/glob.h"
+
+namespace imagegate {
+namespace {
+
+using std::chrono::milliseconds;
+using ::testing::HasSubstr;
+using ::testing::Optional;
+
+TEST(GlobMatch, WholeStringWithShellWildcards) {
+  EXPECT_TRUE(globMatch("kube-*", "kube-system"));
+  EXPECT_FALSE(globMatch("kube-*", "my-kube-system"));
+  EXPECT_TRUE(globMatch("team-?", "team-a"));
+  EXPECT_FALSE(globMatch("team-?", "team-ab"));
+  EXPECT_TRUE(globMatch("team-[ab]", "team-b"));
+  EXPECT_FALSE(globMatch("team-[!ab]", "team-b"));
+  EXPECT_TRUE(globMatch("prod", "prod"));
+  EXPECT_FALSE(globMatch("prod", "production"));
+}
+
+TEST(GlobMatch, StarCrossesSlashes) {
+  EXPECT_TRUE(globMatch("acme/*", "acme/team/app:1"));
+  EXPECT_TRUE(globMatch("*", ""));
+}
+
+TEST(GlobMatch, BackslashEscapesWildcards) {
+  EXPECT_TRUE(globMatch("a\\*", "a*"));
+  EXPECT_FALSE(globMatch("a\\*", "ab"));
+}
+
+TEST(GlobProblem, AcceptsUsualPatterns) {
+  EXPECT_EQ(globProblem("*"), std::nullopt);
+  EXPECT_EQ(globProblem("registry.example.com/*"), std::nullopt);
+  EXPECT_EQ(globProblem("team-[a-z]"), std::nullopt);
+  EXPECT_EQ(globProblem("[]]"), std::nullopt);  // ']' first in a bracket is a member
+  EXPECT_EQ(globProblem("[!]]"), std::nullopt);
+  EXPECT_EQ(globProblem("a\\[b"), std::nullopt);
+}
+
+TEST(GlobProblem, RejectsUnusablePatterns) {
+  EXPECT_THAT(globProblem(""), Optional(HasSubstr("empty pattern")));
+  EXPECT_THAT(globProblem("kube system"), Optional(HasSubstr("whitespace")));
+  EXPECT_THAT(globProblem("a\tb"), Optional(HasSubstr("whitespace")));
+  EXPECT_THAT(globProblem("team-[ab"), Optional(HasSubstr("unbalanced '['")));
+  EXPECT_THAT(globProblem("[]"), Optional(HasSubstr("unbalanced '['")));
+  EXPECT_THAT(globProblem("abc\\"), Optional(HasSubstr("lone backslash")));
+}
+
+TEST(ImageGlobMatch, StarMatchesEverything) {
+  EXPECT_TRUE(imageGlobMatch("*", "docker.io/library/nginx:latest"));
+  EXPECT_TRUE(imageGlobMatch("*", "localhost:5000/x@sha256:abc"));
+}
+
+TEST(ImageGlobMatch, HostAndPathMatchedSeparately) {
+  EXPECT_TRUE(imageGlobMatch("registry.example.com/*", "registry.example.com/team/app:1"));
+  EXPECT_TRUE(imageGlobMatch("ghcr.io/acme/*", "ghcr.io/acme/app:2"));
+  EXPECT_FALSE(imageGlobMatch("ghcr.io/acme/*", "ghcr.io/acme-evil/app:2"));
+  EXPECT_TRUE(imageGlobMatch("docker.io/library/nginx:*", "docker.io/library/nginx:1.27"));
+  EXPECT_FALSE(imageGlobMatch("docker.io/library/nginx:*", "docker.io/library/nginx-evil:1"));
+}
+
+TEST(ImageGlobMatch, RegistryGlobNeverMatchesALongerHostName) {
+  EXPECT_FALSE(imageGlobMatch("registry.example.com/*", "registry.example.com.evil.io/x:1"));
+  EXPECT_FALSE(imageGlobMatch("registry.example.com", "registry.example.com.evil.io/x:1"));
+  EXPECT_FALSE(imageGlobMatch("registry.example.com/*", "registry.example.com:5000/x:1"));
+  // A host wildcard stays inside the host: it cannot swallow the '/' into the path.
+  EXPECT_FALSE(imageGlobMatch("*.example.com/*", "evil.io/x.example.com/y:1"));
+  EXPECT_TRUE(imageGlobMatch("*.example.com/*", "eu.registry.example.com/y:1"));
+}
+
+TEST(ImageGlobMatch, PatternWithoutSlashNamesHostsOnly) {
+  EXPECT_TRUE(imageGlobMatch("docker.io", "docker.io/library/nginx:latest"));
+  EXPECT_TRUE(imageGlobMatch("*.gcr.io", "k8s.gcr.io/pause:3.9"));
+  EXPECT_FALSE(imageGlobMatch("nginx", "docker.io/library/nginx:latest"));
+  EXPECT_FALSE(imageGlobMatch("docker.io", "ghcr.io/docker.io/x:1"));
+}
+
+TEST(ImageGlobMatch, HostComparisonIgnoresCase) {
+  // DNS is case-insensitive and runtimes pull "K8S.GCR.IO/x" from k8s.gcr.io.
+  EXPECT_TRUE(imageGlobMatch("k8s.gcr.io/*", "K8S.GCR.IO/pause:3.9"));
+  EXPECT_TRUE(imageGlobMatch("k8s.gcr.io", "K8s.Gcr.Io/pause:3.9"));
+  // The path is case-sensitive, like repositories and tags.
+  EXPECT_FALSE(imageGlobMatch("ghcr.io/acme/app:v1", "ghcr.io/acme/app:V1"));
+}
+
+TEST(ParseGoDuration, UnitsAndCombinations) {
+  EXPECT_THAT(parseGoDuration("10s"), Optional(milliseconds(10000)));
+  EXPECT_THAT(parseGoDuration("1m30s"), Optional(milliseconds(90000)));
+  EXPECT_THAT(parseGoDuration("500ms"), Optional(milliseconds(500)));
+  EXPECT_THAT(parseGoDuration("1.5s"), Optional(milliseconds(1500)));
+  EXPECT_THAT(parseGoDuration("1h"), Optional(milliseconds(3600000)));
+  EXPECT_THAT(parseGoDuration("2500us"), Optional(milliseconds(3)));
+  EXPECT_THAT(parseGoDuration("2500\xC2\xB5s"), Optional(milliseconds(3)));
+  EXPECT_THAT(parseGoDuration("1000000ns"), Optional(milliseconds(1)));
+  EXPECT_THAT(parseGoDuration("0"), Optional(milliseconds(0)));
+}
+
+TEST(ParseGoDuration, RejectsMalformedAndNegative) {
+  EXPECT_EQ(parseGoDuration(""), std::nullopt);
+  EXPECT_EQ(parseGoDuration("10"), std::nullopt);
+  EXPECT_EQ(parseGoDuration("s"), std::nullopt);
+  EXPECT_EQ(parseGoDuration("-1s"), std::nullopt);
+  EXPECT_EQ(parseGoDuration("10x"), std::nullopt);
+  EXPECT_EQ(parseGoDuration("1.2.3s"), std::nullopt);
+  EXPECT_EQ(parseGoDuration("10 s"), std::nullopt);
+  EXPECT_EQ(parseGoDuration("25h"), std::nullopt);  // more than a day is not a request timeout
+  EXPECT_EQ(parseGoDuration(std::string(65, '1') + "s"), std::nullopt);
+}
+
+}  // namespace
+}  // namespace imagegate

@@ -1,0 +1,632 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "policy/evaluator.h"
+#include "policy/label_selector.h"
+
+namespace imagegate::policy {
+namespace {
+
+using admission::AdmissionRequest;
+using admission::Container;
+using admission::ContainerKind;
+using admission::PodSpec;
+using admission::ReviewedObject;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+using ::testing::Optional;
+using Operator = LabelSelectorRequirement::Operator;
+
+const std::string kDigest = "sha256:" + std::string(64, 'c');
+
+Container container(std::string name, std::string image,
+                    ContainerKind kind = ContainerKind::kContainer) {
+  Container c;
+  c.kind = kind;
+  c.name = std::move(name);
+  c.image = std::move(image);
+  return c;
+}
+
+/// A container that satisfies every security rule.
+Container hardened(std::string name, std::string image = "registry.example.com/app:1.0") {
+  Container c = container(std::move(name), std::move(image));
+  c.securityContext.runAsNonRoot = true;
+  c.securityContext.runAsUser = 10001;
+  c.securityContext.readOnlyRootFilesystem = true;
+  c.securityContext.privileged = false;
+  c.securityContext.allowPrivilegeEscalation = false;
+  return c;
+}
+
+AdmissionRequest podRequest(std::vector<Container> containers, std::string ns = "default") {
+  AdmissionRequest request;
+  request.uid = "uid-1";
+  request.kind = "Pod";
+  request.kindVersion = "v1";
+  request.namespaceName = ns;
+  request.name = "web";
+  ReviewedObject object;
+  object.apiVersion = "v1";
+  object.kind = "Pod";
+  object.name = "web";
+  object.namespaceName = ns;
+  object.podSpec = PodSpec{};
+  object.podSpec->path = "spec";
+  object.podSpec->containers = std::move(containers);
+  request.object = std::move(object);
+  return request;
+}
+
+PodSpec& podOf(AdmissionRequest& request) { return *request.object->podSpec; }
+
+Policy policyWith(RuleSpec spec, std::string ruleName = "r") {
+  Policy policy;
+  policy.name = "p";
+  policy.rules.push_back(Rule{std::move(ruleName), std::move(spec)});
+  return policy;
+}
+
+std::vector<RuleResult> run(const Policy& policy, const AdmissionRequest& request) {
+  return evaluate(PolicySet{{policy}}, request);
+}
+
+/// The single result of a one-rule policy on a one-container pod.
+RuleResult only(const Policy& policy, const AdmissionRequest& request) {
+  const auto results = run(policy, request);
+  EXPECT_EQ(results.size(), 1u);
+  return results.empty() ? RuleResult{} : results.front();
+}
+
+RuleResult onlyFor(RuleSpec spec, const Container& c) {
+  return only(policyWith(std::move(spec)), podRequest({c}));
+}
+
+// -------------------------------------------------------------------------------------------
+// runAsNonRoot
+
+TEST(RunAsNonRoot, NonZeroUidPasses) {
+  Container c = container("app", "nginx");
+  c.securityContext.runAsUser = 1000;
+  const RuleResult r = onlyFor(RunAsNonRoot{}, c);
+  EXPECT_EQ(r.status, RuleStatus::kPass);
+  EXPECT_EQ(r.container, "app");
+}
+
+TEST(RunAsNonRoot, UidZeroInContainerFails) {
+  Container c = container("app", "nginx");
+  c.securityContext.runAsUser = 0;
+  c.securityContext.runAsNonRoot = true;  // the UID decides; the kubelet would refuse to start it
+  const RuleResult r = onlyFor(RunAsNonRoot{}, c);
+  EXPECT_EQ(r.status, RuleStatus::kFail);
+  EXPECT_EQ(r.message, "runs as root: securityContext.runAsUser is 0");
+  EXPECT_EQ(r.remediation, "set securityContext.runAsUser to a non-zero UID");
+}
+
+TEST(RunAsNonRoot, UidZeroFromPodFailsAndNamesThePod) {
+  AdmissionRequest request = podRequest({container("app", "nginx")});
+  podOf(request).path = "spec.template.spec";
+  podOf(request).securityContext.runAsUser = 0;
+  const RuleResult r = only(policyWith(RunAsNonRoot{}), request);
+  EXPECT_EQ(r.status, RuleStatus::kFail);
+  EXPECT_EQ(r.message,
+            "runs as root: the pod's spec.template.spec.securityContext.runAsUser is 0 and the "
+            "container does not override it");
+  EXPECT_THAT(r.remediation, HasSubstr("set securityContext.runAsUser to a non-zero UID in the "
+                                       "container, or change "
+                                       "spec.template.spec.securityContext.runAsUser"));
+}
+
+TEST(RunAsNonRoot, ContainerUidOverridesPodUid) {
+  Container c = container("app", "nginx");
+  c.securityContext.runAsUser = 1000;
+  AdmissionRequest request = podRequest({c});
+  podOf(request).securityContext.runAsUser = 0;
+  EXPECT_EQ(only(policyWith(RunAsNonRoot{}), request).status, RuleStatus::kPass);
+
+  request = podRequest({container("app", "nginx")});
+  podOf(request).containers[0].securityContext.runAsUser = 0;
+  podOf(request).securityContext.runAsUser = 1000;
+  EXPECT_EQ(only(policyWith(RunAsNonRoot{}), request).status, RuleStatus::kFail);
+}
+
+TEST(RunAsNonRoot, NothingSetFailsBecauseTheImageDecides) {
+  const RuleResult r = onlyFor(RunAsNonRoot{}, container("app", "nginx"));
+  EXPECT_EQ(r.status, RuleStatus::kFail);
+  EXPECT_EQ(r.message,
+            "may run as root: runAsUser is not set and neither is runAsNonRoot, so the image's "
+            "USER decides");
+  EXPECT_EQ(r.remediation, "set securityContext.runAsNonRoot: true and a non-zero runAsUser");
+}
+
+TEST(RunAsNonRoot, RunAsNonRootTrueWithoutUidPasses) {
+  AdmissionRequest request = podRequest({container("app", "nginx")});
+  podOf(request).securityContext.runAsNonRoot = true;
+  EXPECT_EQ(only(policyWith(RunAsNonRoot{}), request).status, RuleStatus::kPass);
+  Container c = container("app", "nginx");
+  c.securityContext.runAsNonRoot = true;
+  EXPECT_EQ(onlyFor(RunAsNonRoot{}, c).status, RuleStatus::kPass);
+}
+
+TEST(RunAsNonRoot, ContainerRunAsNonRootFalseOverridesPodTrue) {
+  Container c = container("app", "nginx");
+  c.securityContext.runAsNonRoot = false;
+  AdmissionRequest request = podRequest({c});
+  podOf(request).securityContext.runAsNonRoot = true;
+  const RuleResult r = only(policyWith(RunAsNonRoot{}), request);
+  EXPECT_EQ(r.status, RuleStatus::kFail);
+  EXPECT_THAT(r.message, HasSubstr("securityContext.runAsNonRoot is false and runAsUser is not "
+                                   "set"));
+}
+
+TEST(RunAsNonRoot, PodRunAsNonRootFalseIsNamed) {
+  AdmissionRequest request = podRequest({container("app", "nginx")});
+  podOf(request).securityContext.runAsNonRoot = false;
+  EXPECT_THAT(only(policyWith(RunAsNonRoot{}), request).message,
+              HasSubstr("the pod's spec.securityContext.runAsNonRoot is false"));
+}
+
+// -------------------------------------------------------------------------------------------
+// readOnlyRootFilesystem, privileged, allowPrivilegeEscalation
+
+TEST(ReadOnlyRootFilesystem, MustBeExplicitlyTrue) {
+  Container c = container("app", "nginx");
+  c.securityContext.readOnlyRootFilesystem = true;
+  EXPECT_EQ(onlyFor(ReadOnlyRootFilesystem{}, c).status, RuleStatus::kPass);
+
+  c.securityContext.readOnlyRootFilesystem = false;
+  RuleResult r = onlyFor(ReadOnlyRootFilesystem{}, c);
+  EXPECT_EQ(r.status, RuleStatus::kFail);
+  EXPECT_EQ(r.message,
+            "root filesystem is writable: securityContext.readOnlyRootFilesystem is "
+            "false");
+  EXPECT_THAT(r.remediation, HasSubstr("set securityContext.readOnlyRootFilesystem: true"));
+
+  r = onlyFor(ReadOnlyRootFilesystem{}, container("app", "nginx"));
+  EXPECT_EQ(r.status, RuleStatus::kFail);
+  EXPECT_THAT(r.message, HasSubstr("is not set (Kubernetes defaults it to false)"));
+}
+
+TEST(Privileged, PrivilegedContainerFails) {
+  Container c = container("app", "nginx");
+  c.securityContext.privileged = true;
+  const RuleResult r = onlyFor(Privileged{false}, c);
+  EXPECT_EQ(r.status, RuleStatus::kFail);
+  EXPECT_THAT(r.message, HasSubstr("runs privileged: securityContext.privileged is true"));
+  EXPECT_THAT(r.remediation, HasSubstr("set securityContext.privileged: false"));
+}
+
+TEST(Privileged, UnsetOrFalsePassesAndAllowedAlwaysPasses) {
+  Container c = container("app", "nginx");
+  EXPECT_EQ(onlyFor(Privileged{false}, c).status, RuleStatus::kPass);
+  c.securityContext.privileged = false;
+  EXPECT_EQ(onlyFor(Privileged{false}, c).status, RuleStatus::kPass);
+  c.securityContext.privileged = true;
+  EXPECT_EQ(onlyFor(Privileged{true}, c).status, RuleStatus::kPass);
+}
+
+TEST(AllowPrivilegeEscalation, UnsetCountsAsTrue) {
+  const RuleResult r = onlyFor(AllowPrivilegeEscalation{false}, container("app", "nginx"));
+  EXPECT_EQ(r.status, RuleStatus::kFail);
+  EXPECT_EQ(r.message,
+            "can escalate privileges: securityContext.allowPrivilegeEscalation is not "
+            "set (Kubernetes defaults it to true)");
+  EXPECT_EQ(r.remediation, "set securityContext.allowPrivilegeEscalation: false");
+}
+
+TEST(AllowPrivilegeEscalation, OnlyExplicitFalsePasses) {
+  Container c = container("app", "nginx");
+  c.securityContext.allowPrivilegeEscalation = true;
+  EXPECT_THAT(onlyFor(AllowPrivilegeEscalation{false}, c).message, HasSubstr("is true"));
+  c.securityContext.allowPrivilegeEscalation = false;
+  EXPECT_EQ(onlyFor(AllowPrivilegeEscalation{false}, c).status, RuleStatus::kPass);
+  c.securityContext.allowPrivilegeEscalation = std::nullopt;
+  EXPECT_EQ(onlyFor(AllowPrivilegeEscalation{true}, c).status, RuleStatus::kPass);
+}
+
+TEST(AllowPrivilegeEscalation, PrivilegedContainerCanAlwaysEscalate) {
+  Container c = container("app", "nginx");
+  c.securityContext.privileged = true;
+  c.securityContext.allowPrivilegeEscalation = false;
+  const RuleResult r = onlyFor(AllowPrivilegeEscalation{false}, c);
+  EXPECT_EQ(r.status, RuleStatus::kFail);
+  EXPECT_THAT(r.message, HasSubstr("a privileged container always can"));
+}
+
+// -------------------------------------------------------------------------------------------
+// hostNamespaces
+
+TEST(HostNamespaces, OnePodLevelResultWithoutContainer) {
+  AdmissionRequest request = podRequest({container("a", "nginx"), container("b", "redis")});
+  const auto results = run(policyWith(HostNamespaces{false}), request);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].status, RuleStatus::kPass);
+  EXPECT_EQ(results[0].container, std::nullopt);
+  EXPECT_EQ(results[0].containerKind, std::nullopt);
+}
+
+TEST(HostNamespaces, NamesEverySharedNamespace) {
+  AdmissionRequest request = podRequest({container("a", "nginx")});
+  podOf(request).path = "spec.template.spec";
+  podOf(request).hostNetwork = true;
+  podOf(request).hostPID = true;
+  const RuleResult r = only(policyWith(HostNamespaces{false}), request);
+  EXPECT_EQ(r.status, RuleStatus::kFail);
+  EXPECT_EQ(r.message,
+            "shares the host's namespaces: spec.template.spec.hostNetwork is true, "
+            "spec.template.spec.hostPID is true");
+  EXPECT_EQ(r.remediation,
+            "set spec.template.spec.hostNetwork: false and spec.template.spec.hostPID: false (or "
+            "remove the field)");
+}
+
+TEST(HostNamespaces, HostIpcAloneFailsAndAllowedPasses) {
+  AdmissionRequest request = podRequest({container("a", "nginx")});
+  podOf(request).hostIPC = true;
+  EXPECT_EQ(only(policyWith(HostNamespaces{false}), request).message,
+            "shares the host's namespaces: spec.hostIPC is true");
+  EXPECT_EQ(only(policyWith(HostNamespaces{true}), request).status, RuleStatus::kPass);
+}
+
+// -------------------------------------------------------------------------------------------
+// Registries
+
+TEST(AllowedRegistries, NormalizedReferenceMustMatchAPattern) {
+  const AllowedRegistries rule{{"registry.example.com/*", "docker.io/library/*"}};
+  EXPECT_EQ(onlyFor(rule, container("a", "registry.example.com/team/app:1")).status,
+            RuleStatus::kPass);
+  EXPECT_EQ(onlyFor(rule, container("a", "nginx")).status, RuleStatus::kPass);
+  const RuleResult r = onlyFor(rule, container("a", "acme/app:2"));
+  EXPECT_EQ(r.status, RuleStatus::kFail);
+  EXPECT_EQ(r.message,
+            "image \"acme/app:2\" (docker.io/acme/app:2) is not from an allowed registry "
+            "(allowed: registry.example.com/*, docker.io/library/*)");
+  EXPECT_EQ(r.remediation,
+            "change image to a reference matching one of: registry.example.com/*, "
+            "docker.io/library/*");
+}
+
+TEST(AllowedRegistries, LongerHostNameIsNotAllowed) {
+  const RuleResult r = onlyFor(AllowedRegistries{{"registry.example.com/*"}},
+                               container("a", "registry.example.com.evil.io/app:1"));
+  EXPECT_EQ(r.status, RuleStatus::kFail);
+  EXPECT_THAT(r.message, HasSubstr("\"registry.example.com.evil.io/app:1\" is not from"));
+}
+
+TEST(DisallowedRegistries, MatchingPatternFailsAndIsNamed) {
+  const DisallowedRegistries rule{{"docker.io", "k8s.gcr.io/*"}};
+  const RuleResult r = onlyFor(rule, container("a", "k8s.gcr.io/pause:3.9"));
+  EXPECT_EQ(r.status, RuleStatus::kFail);
+  EXPECT_EQ(r.message,
+            "image \"k8s.gcr.io/pause:3.9\" is from a disallowed registry (matches "
+            "\"k8s.gcr.io/*\")");
+  EXPECT_THAT(r.remediation, HasSubstr("matches none of: docker.io, k8s.gcr.io/*"));
+  EXPECT_EQ(onlyFor(rule, container("a", "busybox")).status, RuleStatus::kFail);
+  EXPECT_EQ(onlyFor(rule, container("a", "registry.k8s.io/pause:3.9")).status, RuleStatus::kPass);
+  // Host names compare without case, as DNS does.
+  EXPECT_EQ(onlyFor(rule, container("a", "K8S.GCR.IO/pause:3.9")).status, RuleStatus::kFail);
+}
+
+// -------------------------------------------------------------------------------------------
+// imageReference
+
+TEST(ImageReferenceRule, NoTagNoDigestCountsAsLatest) {
+  const RuleResult r = onlyFor(ImageReference{{"latest"}, false, false}, container("a", "nginx"));
+  EXPECT_EQ(r.status, RuleStatus::kFail);
+  EXPECT_EQ(r.message,
+            "image \"nginx\" (docker.io/library/nginx:latest) uses disallowed tag "
+            "\"latest\" (implied: the reference has no tag or digest)");
+  EXPECT_EQ(r.remediation,
+            "set image to a specific version tag or a digest, e.g. "
+            "docker.io/library/nginx:<version>");
+}
+
+TEST(ImageReferenceRule, ExplicitTagsAreGlobbed) {
+  const ImageReference rule{{"latest", "dev-*"}, false, false};
+  const RuleResult r = onlyFor(rule, container("a", "nginx:latest"));
+  EXPECT_EQ(r.status, RuleStatus::kFail);
+  EXPECT_THAT(r.message, Not(HasSubstr("implied")));
+  EXPECT_EQ(onlyFor(rule, container("a", "app:dev-42")).status, RuleStatus::kFail);
+  EXPECT_EQ(onlyFor(rule, container("a", "app:1.2.3")).status, RuleStatus::kPass);
+  EXPECT_EQ(onlyFor(rule, container("a", "app:Latest")).status, RuleStatus::kPass);
+}
+
+TEST(ImageReferenceRule, DigestMeansTheTagDoesNotDecide) {
+  const ImageReference rule{{"latest"}, false, false};
+  EXPECT_EQ(onlyFor(rule, container("a", "nginx@" + kDigest)).status, RuleStatus::kPass);
+  EXPECT_EQ(onlyFor(rule, container("a", "nginx:latest@" + kDigest)).status, RuleStatus::kPass);
+}
+
+TEST(ImageReferenceRule, RequireDigest) {
+  const ImageReference rule{{}, true, false};
+  EXPECT_EQ(onlyFor(rule, container("a", "nginx@" + kDigest)).status, RuleStatus::kPass);
+  EXPECT_EQ(onlyFor(rule, container("a", "nginx:1@" + kDigest)).status, RuleStatus::kPass);
+  const RuleResult r = onlyFor(rule, container("a", "ghcr.io/acme/app:1"));
+  EXPECT_EQ(r.status, RuleStatus::kFail);
+  EXPECT_EQ(r.message, "image \"ghcr.io/acme/app:1\" is not pinned by a digest");
+  EXPECT_EQ(r.remediation, "pin image by digest, e.g. ghcr.io/acme/app@sha256:<digest>");
+}
+
+TEST(ImageReferenceRule, RequireTag) {
+  const ImageReference rule{{}, false, true};
+  EXPECT_EQ(onlyFor(rule, container("a", "nginx:1.27")).status, RuleStatus::kPass);
+  EXPECT_EQ(onlyFor(rule, container("a", "nginx:1.27@" + kDigest)).status, RuleStatus::kPass);
+  EXPECT_THAT(onlyFor(rule, container("a", "nginx")).message,
+              HasSubstr("does not spell out a tag"));
+  EXPECT_EQ(onlyFor(rule, container("a", "nginx@" + kDigest)).status, RuleStatus::kFail);
+}
+
+TEST(ImageReferenceRule, SeveralViolationsInOneResult) {
+  const RuleResult r =
+      onlyFor(ImageReference{{"latest"}, true, true}, container("a", "ghcr.io/acme/app"));
+  EXPECT_EQ(r.status, RuleStatus::kFail);
+  EXPECT_EQ(r.message,
+            "image \"ghcr.io/acme/app\" (ghcr.io/acme/app:latest) uses disallowed tag "
+            "\"latest\" (implied: the reference has no tag or digest) and does not "
+            "spell out a tag and is not pinned by a digest");
+  EXPECT_THAT(r.remediation, HasSubstr("; add an explicit tag to image"));
+  EXPECT_THAT(r.remediation, HasSubstr("; pin image by digest"));
+}
+
+TEST(ImageReferenceRule, NothingRequiredPasses) {
+  EXPECT_EQ(onlyFor(ImageReference{}, container("a", "nginx")).status, RuleStatus::kPass);
+}
+
+// -------------------------------------------------------------------------------------------
+// Unparsable images
+
+TEST(InvalidImage, ImageRulesReportErrorAndOtherRulesStillRun) {
+  Policy policy = policyWith(AllowedRegistries{{"*"}}, "registries");
+  policy.rules.push_back(Rule{"tags", ImageReference{{"latest"}, false, false}});
+  policy.rules.push_back(Rule{"no-gcr", DisallowedRegistries{{"k8s.gcr.io"}}});
+  policy.rules.push_back(Rule{"non-root", RunAsNonRoot{}});
+  Container c = container("app", "Registry/App:1");
+  c.securityContext.runAsUser = 1000;
+  const auto results = run(policy, podRequest({c}));
+  ASSERT_EQ(results.size(), 4u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(results[i].status, RuleStatus::kError) << results[i].rule;
+    EXPECT_EQ(results[i].message,
+              "invalid image reference \"Registry/App:1\": the repository name must be lowercase");
+    EXPECT_THAT(results[i].remediation, HasSubstr("set image to a valid reference"));
+  }
+  EXPECT_EQ(results[3].rule, "non-root");
+  EXPECT_EQ(results[3].status, RuleStatus::kPass);
+}
+
+TEST(InvalidImage, StaysInScopeDespiteImageGlobs) {
+  Policy policy = policyWith(RunAsNonRoot{});
+  policy.match.images = {"registry.example.com/*"};
+  policy.match.excludeImages = {"*"};
+  const auto results = run(policy, podRequest({container("app", "")}));
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].status, RuleStatus::kFail);
+}
+
+// -------------------------------------------------------------------------------------------
+// Container kinds and image scoping
+
+TEST(Containers, InitAndEphemeralContainersAreEvaluatedAlike) {
+  AdmissionRequest request = podRequest({
+      hardened("app"),
+      container("setup", "busybox", ContainerKind::kInitContainer),
+      container("debug", "busybox", ContainerKind::kEphemeralContainer),
+  });
+  const auto results = run(policyWith(AllowPrivilegeEscalation{false}), request);
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_EQ(results[0].status, RuleStatus::kPass);
+  EXPECT_EQ(results[1].container, "setup");
+  EXPECT_EQ(results[1].containerKind, ContainerKind::kInitContainer);
+  EXPECT_EQ(results[1].status, RuleStatus::kFail);
+  EXPECT_EQ(results[2].container, "debug");
+  EXPECT_EQ(results[2].containerKind, ContainerKind::kEphemeralContainer);
+  EXPECT_EQ(results[2].status, RuleStatus::kFail);
+}
+
+TEST(Containers, ImagesGlobSelectsContainers) {
+  Policy policy = policyWith(Privileged{false});
+  policy.match.images = {"ghcr.io/acme/*"};
+  const auto results =
+      run(policy, podRequest({container("a", "nginx"), container("b", "ghcr.io/acme/x:1")}));
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].container, "b");
+}
+
+TEST(Containers, ExcludeImagesRemovesContainers) {
+  Policy policy = policyWith(ReadOnlyRootFilesystem{});
+  policy.match.excludeImages = {"docker.io/library/busybox:*"};
+  const auto results =
+      run(policy, podRequest({container("a", "busybox:1.36"), container("b", "nginx:1")}));
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].container, "b");
+}
+
+TEST(Containers, PodLevelRulesNeedAContainerInScope) {
+  Policy policy = policyWith(HostNamespaces{false});
+  policy.match.images = {"ghcr.io/acme/*"};
+  AdmissionRequest request = podRequest({container("a", "nginx")});
+  podOf(request).hostNetwork = true;
+  EXPECT_THAT(run(policy, request), IsEmpty());
+  podOf(request).containers.push_back(container("b", "ghcr.io/acme/x:1"));
+  EXPECT_EQ(only(policy, request).status, RuleStatus::kFail);
+}
+
+TEST(Containers, ResultsCarryPolicyRuleAndAction) {
+  Policy policy = policyWith(Privileged{false}, "no-privileged");
+  policy.name = "baseline";
+  policy.action = Action::kWarn;
+  policy.rules.push_back(Rule{"host", HostNamespaces{false}});
+  const auto results = run(policy, podRequest({hardened("a"), hardened("b")}));
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_EQ(results[0].policy, "baseline");
+  EXPECT_EQ(results[0].rule, "no-privileged");
+  EXPECT_EQ(results[0].action, Action::kWarn);
+  EXPECT_EQ(results[0].container, "a");
+  EXPECT_EQ(results[1].container, "b");
+  EXPECT_EQ(results[2].rule, "host");
+  EXPECT_EQ(results[2].container, std::nullopt);
+}
+
+TEST(Containers, RequestWithoutPodSpecHasNoResults) {
+  AdmissionRequest request = podRequest({container("a", "nginx")});
+  request.object->podSpec.reset();
+  EXPECT_THAT(run(policyWith(Privileged{false}), request), IsEmpty());
+  request.object.reset();
+  EXPECT_THAT(run(policyWith(Privileged{false}), request), IsEmpty());
+}
+
+// -------------------------------------------------------------------------------------------
+// Object matching: namespaces and objectSelector
+
+TEST(PolicyMatchesObject, NamespaceGlobs) {
+  Policy policy = policyWith(Privileged{false});
+  policy.match.namespaces = {"prod-*", "default"};
+  EXPECT_TRUE(policyMatchesObject(policy, podRequest({}, "prod-eu")));
+  EXPECT_TRUE(policyMatchesObject(policy, podRequest({}, "default")));
+  EXPECT_FALSE(policyMatchesObject(policy, podRequest({}, "staging")));
+  EXPECT_FALSE(policyMatchesObject(policy, podRequest({}, "my-prod-eu")));
+}
+
+TEST(PolicyMatchesObject, ExcludeNamespacesWins) {
+  Policy policy = policyWith(Privileged{false});
+  policy.match.excludeNamespaces = {"kube-*"};
+  EXPECT_TRUE(policyMatchesObject(policy, podRequest({}, "default")));
+  EXPECT_FALSE(policyMatchesObject(policy, podRequest({}, "kube-system")));
+  AdmissionRequest request = podRequest({container("a", "nginx")}, "kube-system");
+  EXPECT_THAT(run(policy, request), IsEmpty());
+}
+
+TEST(PolicyMatchesObject, FallsBackToTheObjectNamespace) {
+  Policy policy = policyWith(Privileged{false});
+  policy.match.namespaces = {"team-a"};
+  AdmissionRequest request = podRequest({}, "team-a");
+  request.namespaceName.clear();
+  EXPECT_TRUE(policyMatchesObject(policy, request));
+  request.object->namespaceName = "team-b";
+  EXPECT_FALSE(policyMatchesObject(policy, request));
+  request.namespaceName = "team-a";  // the request's namespace comes first
+  EXPECT_TRUE(policyMatchesObject(policy, request));
+}
+
+TEST(PolicyMatchesObject, ObjectSelectorUsesTheObjectsOwnLabels) {
+  Policy policy = policyWith(Privileged{false});
+  policy.match.objectSelector.matchLabels = {{"tier", "web"}};
+  AdmissionRequest request = podRequest({container("a", "nginx")});
+  request.kind = "Deployment";
+  request.kindGroup = "apps";
+  request.object->kind = "Deployment";
+  EXPECT_FALSE(policyMatchesObject(policy, request));
+  request.object->labels = {{"tier", "web"}, {"app", "shop"}};
+  EXPECT_TRUE(policyMatchesObject(policy, request));
+  request.object->labels = {{"tier", "db"}};
+  EXPECT_FALSE(policyMatchesObject(policy, request));
+}
+
+TEST(PolicyMatchesObject, EmptySelectorMatchesUnlabelledObjects) {
+  EXPECT_TRUE(policyMatchesObject(policyWith(Privileged{false}), podRequest({})));
+}
+
+// -------------------------------------------------------------------------------------------
+// Label selector semantics
+
+TEST(SelectorMatches, InRequiresThePresentKeyWithAListedValue) {
+  const LabelSelector selector{{}, {{"env", Operator::kIn, {"prod", "staging"}}}};
+  EXPECT_TRUE(selectorMatches(selector, {{"env", "prod"}}));
+  EXPECT_FALSE(selectorMatches(selector, {{"env", "dev"}}));
+  EXPECT_FALSE(selectorMatches(selector, {}));
+}
+
+TEST(SelectorMatches, NotInMatchesAbsentKeys) {
+  const LabelSelector selector{{}, {{"env", Operator::kNotIn, {"dev"}}}};
+  EXPECT_TRUE(selectorMatches(selector, {}));
+  EXPECT_TRUE(selectorMatches(selector, {{"env", "prod"}}));
+  EXPECT_FALSE(selectorMatches(selector, {{"env", "dev"}}));
+}
+
+TEST(SelectorMatches, ExistsAndDoesNotExist) {
+  const LabelSelector exists{{}, {{"canary", Operator::kExists, {}}}};
+  EXPECT_TRUE(selectorMatches(exists, {{"canary", ""}}));
+  EXPECT_FALSE(selectorMatches(exists, {{"other", "x"}}));
+  const LabelSelector absent{{}, {{"legacy", Operator::kDoesNotExist, {}}}};
+  EXPECT_TRUE(selectorMatches(absent, {{"other", "x"}}));
+  EXPECT_FALSE(selectorMatches(absent, {{"legacy", "true"}}));
+}
+
+TEST(SelectorMatches, AllTermsMustHold) {
+  const LabelSelector selector{
+      {{"app", "shop"}},
+      {{"env", Operator::kIn, {"prod"}}, {"legacy", Operator::kDoesNotExist, {}}}};
+  EXPECT_TRUE(selectorMatches(selector, {{"app", "shop"}, {"env", "prod"}}));
+  EXPECT_FALSE(selectorMatches(selector, {{"app", "shop"}, {"env", "prod"}, {"legacy", "1"}}));
+  EXPECT_FALSE(selectorMatches(selector, {{"app", "cart"}, {"env", "prod"}}));
+  EXPECT_FALSE(selectorMatches(selector, {{"env", "prod"}}));
+}
+
+TEST(SelectorMatches, ExpressionSelectorGatesEvaluation) {
+  Policy policy = policyWith(Privileged{false});
+  policy.match.objectSelector.matchExpressions = {
+      {"imagegate.dev/skip", Operator::kDoesNotExist, {}}};
+  AdmissionRequest request = podRequest({container("a", "nginx")});
+  EXPECT_EQ(run(policy, request).size(), 1u);
+  request.object->labels = {{"imagegate.dev/skip", "true"}};
+  EXPECT_THAT(run(policy, request), IsEmpty());
+}
+
+TEST(SelectorValidation, RequirementsLikeKubernetes) {
+  EXPECT_EQ(requirementProblem({"env", Operator::kIn, {"a"}}), std::nullopt);
+  EXPECT_EQ(requirementProblem({"env", Operator::kExists, {}}), std::nullopt);
+  EXPECT_THAT(requirementProblem({"env", Operator::kIn, {}}), Optional(HasSubstr("at least one")));
+  EXPECT_THAT(requirementProblem({"env", Operator::kNotIn, {}}), Optional(HasSubstr("NotIn")));
+  EXPECT_THAT(requirementProblem({"env", Operator::kExists, {"a"}}),
+              Optional(HasSubstr("must not have values")));
+  EXPECT_THAT(requirementProblem({"env", Operator::kDoesNotExist, {"a"}}),
+              Optional(HasSubstr("must not have values")));
+  EXPECT_THAT(requirementProblem({"env", Operator::kIn, {"bad value"}}),
+              Optional(HasSubstr("label value \"bad value\"")));
+}
+
+TEST(SelectorValidation, LabelKeysAndValues) {
+  EXPECT_EQ(labelKeyProblem("app"), std::nullopt);
+  EXPECT_EQ(labelKeyProblem("app.kubernetes.io/name"), std::nullopt);
+  EXPECT_EQ(labelKeyProblem("A_b.c-D"), std::nullopt);
+  EXPECT_THAT(labelKeyProblem(""), Optional(HasSubstr("label key \"\"")));
+  EXPECT_THAT(labelKeyProblem(std::string(64, 'a')), Optional(HasSubstr("1-63")));
+  EXPECT_THAT(labelKeyProblem("Example.com/app"), Optional(HasSubstr("prefix \"Example.com\"")));
+  EXPECT_THAT(labelKeyProblem("example.com/"), Optional(HasSubstr("label key")));
+  EXPECT_THAT(labelKeyProblem("-app"), Optional(HasSubstr("label key")));
+  EXPECT_EQ(labelValueProblem(""), std::nullopt);
+  EXPECT_EQ(labelValueProblem("v1.2_x-y"), std::nullopt);
+  EXPECT_THAT(labelValueProblem("v1."), Optional(HasSubstr("label value")));
+  EXPECT_THAT(labelValueProblem(std::string(64, 'v')), Optional(HasSubstr("at most 63")));
+}
+
+TEST(SelectorValidation, OperatorsAreCaseSensitive) {
+  EXPECT_EQ(parseSelectorOperator("In"), Operator::kIn);
+  EXPECT_EQ(parseSelectorOperator("NotIn"), Operator::kNotIn);
+  EXPECT_EQ(parseSelectorOperator("Exists"), Operator::kExists);
+  EXPECT_EQ(parseSelectorOperator("DoesNotExist"), Operator::kDoesNotExist);
+  EXPECT_EQ(parseSelectorOperator("in"), std::nullopt);
+  EXPECT_EQ(parseSelectorOperator("NotExists"), std::nullopt);
+}
+
+TEST(Evaluate, EveryMatchingPolicyInOrder) {
+  Policy first = policyWith(Privileged{false});
+  first.name = "first";
+  Policy skipped = policyWith(Privileged{false});
+  skipped.name = "skipped";
+  skipped.match.namespaces = {"other"};
+  Policy second = policyWith(ReadOnlyRootFilesystem{});
+  second.name = "second";
+  const auto results =
+      evaluate(PolicySet{{first, skipped, second}}, podRequest({container("a", "nginx")}));
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].policy, "first");
+  EXPECT_EQ(results[1].policy, "second");
+}
+
+}  // namespace
+}  // namespace imagegate::policy

@@ -1,0 +1,184 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "service/admission_service.h"
+
+namespace imagegate::service {
+namespace {
+
+using nlohmann::json;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+policy::Policy makePolicy(std::string name, policy::Action action,
+                          std::vector<policy::Rule> rules) {
+  policy::Policy p;
+  p.name = std::move(name);
+  p.action = action;
+  p.rules = std::move(rules);
+  return p;
+}
+
+AdmissionService serviceWith(std::vector<policy::Policy> policies) {
+  auto set = std::make_shared<policy::PolicySet>();
+  set->policies = std::move(policies);
+  return AdmissionService(set, ServiceOptions{});
+}
+
+json podReview(json spec, std::string operation = "CREATE", bool dryRun = false) {
+  return {{"apiVersion", "admission.k8s.io/v1"},
+          {"kind", "AdmissionReview"},
+          {"request",
+           {{"uid", "uid-42"},
+            {"kind", {{"group", ""}, {"version", "v1"}, {"kind", "Pod"}}},
+            {"namespace", "shop"},
+            {"name", "web"},
+            {"operation", operation},
+            {"dryRun", dryRun},
+            {"object", {{"metadata", {{"name", "web"}, {"namespace", "shop"}}}, {"spec", spec}}}}}};
+}
+
+json rootPod() {
+  return {
+      {"containers",
+       {{{"name", "app"}, {"image", "nginx:1.27"}, {"securityContext", {{"runAsUser", 0}}}}}},
+      {"initContainers",
+       {{{"name", "setup"}, {"image", "busybox:1.36"}, {"securityContext", {{"runAsUser", 0}}}}}}};
+}
+
+json response(const ReviewOutcome& outcome) {
+  return json::parse(outcome.reply.body).at("response");
+}
+
+const Deadline kDeadline = Deadline::after(std::chrono::seconds(10));
+
+TEST(AdmissionService, UnreadableBodyIsAnHttpError) {
+  const auto outcome = serviceWith({}).review("not json", kDeadline);
+  EXPECT_FALSE(outcome.answered);
+  EXPECT_EQ(outcome.reply.status, 400u);
+  EXPECT_THAT(outcome.reply.body, HasSubstr("not valid JSON"));
+}
+
+TEST(AdmissionService, MalformedRequestIsDeniedWithTheProblem) {
+  const auto outcome = serviceWith({}).review(podReview({{"containers", "x"}}).dump(), kDeadline);
+  ASSERT_TRUE(outcome.answered);
+  EXPECT_FALSE(outcome.allowed);
+  const json r = response(outcome);
+  EXPECT_EQ(r["uid"], "uid-42");
+  EXPECT_EQ(r["status"]["code"], 400);
+  EXPECT_THAT(r["status"]["message"].get<std::string>(),
+              HasSubstr("request.object.spec.containers must be an array"));
+}
+
+TEST(AdmissionService, EnforceDenialNamesPolicyRuleContainerAndFix) {
+  auto service = serviceWith(
+      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})});
+  const auto outcome = service.review(podReview(rootPod()).dump(), kDeadline);
+  EXPECT_FALSE(outcome.allowed);
+  EXPECT_EQ(outcome.violations, 2u);
+  const json r = response(outcome);
+  EXPECT_EQ(r["uid"], "uid-42");
+  EXPECT_EQ(r["status"]["code"], 403);
+  const std::string message = r["status"]["message"];
+  EXPECT_THAT(message, HasSubstr("Pod \"shop/web\""));
+  EXPECT_THAT(message, HasSubstr("policy \"prod\" rule \"non-root\""));
+  EXPECT_THAT(message, HasSubstr("container \"app\""));
+  EXPECT_THAT(message, HasSubstr("init container \"setup\""));
+  EXPECT_THAT(message, HasSubstr("fix:"));
+}
+
+TEST(AdmissionService, AuditAllowsWithWarningsAndAnnotations) {
+  auto service = serviceWith({makePolicy("hardening", policy::Action::kAudit,
+                                         {{"ro-rootfs", policy::ReadOnlyRootFilesystem{}}})});
+  const auto outcome = service.review(podReview(rootPod()).dump(), kDeadline);
+  EXPECT_TRUE(outcome.allowed);
+  const json r = response(outcome);
+  EXPECT_EQ(r["allowed"], true);
+  ASSERT_EQ(r["warnings"].size(), 2u);
+  EXPECT_THAT(r["warnings"][0].get<std::string>(), HasSubstr("audit hardening/ro-rootfs"));
+  EXPECT_THAT(r["auditAnnotations"]["hardening"].get<std::string>(),
+              HasSubstr("container \"app\""));
+}
+
+TEST(AdmissionService, WarnGivesWarningsOnly) {
+  auto service = serviceWith({makePolicy("soft", policy::Action::kWarn,
+                                         {{"ro-rootfs", policy::ReadOnlyRootFilesystem{}}})});
+  const json r = response(service.review(podReview(rootPod()).dump(), kDeadline));
+  EXPECT_EQ(r["allowed"], true);
+  EXPECT_EQ(r["warnings"].size(), 2u);
+  EXPECT_FALSE(r.contains("auditAnnotations"));
+}
+
+TEST(AdmissionService, AuditWarningsAccompanyAnEnforceDenial) {
+  auto service = serviceWith(
+      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}}),
+       makePolicy("hardening", policy::Action::kAudit,
+                  {{"ro-rootfs", policy::ReadOnlyRootFilesystem{}}})});
+  const json r = response(service.review(podReview(rootPod()).dump(), kDeadline));
+  EXPECT_EQ(r["allowed"], false);
+  EXPECT_EQ(r["warnings"].size(), 2u);
+  EXPECT_THAT(r["status"]["message"].get<std::string>(), Not(HasSubstr("ro-rootfs")));
+}
+
+TEST(AdmissionService, DryRunGetsTheSameVerdict) {
+  auto service = serviceWith(
+      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})});
+  const json normal = response(service.review(podReview(rootPod()).dump(), kDeadline));
+  const json dry = response(service.review(podReview(rootPod(), "CREATE", true).dump(), kDeadline));
+  EXPECT_EQ(normal, dry);
+}
+
+TEST(AdmissionService, DeleteAndConnectAreAllowedUntouched) {
+  auto service = serviceWith(
+      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})});
+  for (const char* op : {"DELETE", "CONNECT"}) {
+    const json r = response(service.review(podReview(rootPod(), op).dump(), kDeadline));
+    EXPECT_EQ(r["allowed"], true) << op;
+    EXPECT_FALSE(r.contains("warnings")) << op;
+  }
+}
+
+TEST(AdmissionService, UpdateIsEvaluated) {
+  auto service = serviceWith(
+      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})});
+  EXPECT_FALSE(service.review(podReview(rootPod(), "UPDATE").dump(), kDeadline).allowed);
+}
+
+TEST(AdmissionService, OtherKindsAreAllowedUntouched) {
+  auto service = serviceWith(
+      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})});
+  json body = podReview(rootPod());
+  body["request"]["kind"] = {{"group", ""}, {"version", "v1"}, {"kind", "Service"}};
+  EXPECT_TRUE(service.review(body.dump(), kDeadline).allowed);
+}
+
+TEST(AdmissionService, DenialMessageIsBounded) {
+  json containers = json::array();
+  for (int i = 0; i < 200; ++i) {
+    containers.push_back({{"name", "c" + std::to_string(i)}, {"image", "x:1"}});
+  }
+  auto service = serviceWith(
+      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})});
+  const json r =
+      response(service.review(podReview({{"containers", containers}}).dump(), kDeadline));
+  const std::string message = r["status"]["message"];
+  EXPECT_THAT(message, HasSubstr("200 violations"));
+  EXPECT_THAT(message, HasSubstr("and 180 more"));
+  EXPECT_LT(message.size(), 8192u);
+}
+
+TEST(AdmissionService, UnparsableImageUnderEnforceIsDenied) {
+  auto service =
+      serviceWith({makePolicy("regs", policy::Action::kEnforce,
+                              {{"registries", policy::AllowedRegistries{{"ghcr.io/*"}}}})});
+  const auto outcome = service.review(
+      podReview({{"containers", {{{"name", "app"}, {"image", "Bad Image!!"}}}}}).dump(), kDeadline);
+  EXPECT_FALSE(outcome.allowed);
+  EXPECT_THAT(response(outcome)["status"]["message"].get<std::string>(),
+              HasSubstr("could not be evaluated"));
+}
+
+}  // namespace
+}  // namespace imagegate::service

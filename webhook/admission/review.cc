@@ -1,0 +1,335 @@
+#include "admission/review.h"
+
+#include <nlohmann/json.hpp>
+
+#include <limits>
+
+namespace imagegate::admission {
+namespace {
+
+using nlohmann::json;
+
+/// A field of an answerable review is missing or has the wrong type; becomes MalformedRequest.
+struct FieldProblem {
+  std::string message;
+};
+
+[[noreturn]] void fail(std::string message) { throw FieldProblem{std::move(message)}; }
+
+std::string join(const std::string& path, std::string_view key) {
+  return path.empty() ? std::string(key) : path + "." + std::string(key);
+}
+
+/// Rejects bodies nested deeper than `maxDepth` before nlohmann builds a DOM for them, so a
+/// hostile `[[[[...` costs a linear scan instead of a deep allocation.
+bool nestingExceeds(std::string_view body, std::size_t maxDepth) {
+  std::size_t depth = 0;
+  bool inString = false;
+  for (std::size_t i = 0; i < body.size(); ++i) {
+    const char c = body[i];
+    if (inString) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        inString = false;
+      }
+    } else if (c == '"') {
+      inString = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > maxDepth) {
+        return true;
+      }
+    } else if ((c == '}' || c == ']') && depth > 0) {
+      --depth;
+    }
+  }
+  return false;
+}
+
+std::string withoutLibraryPrefix(const std::string& what) {
+  // nlohmann messages start with "[json.exception.parse_error.101] "; users need the rest.
+  const auto end = what.find("] ");
+  return end == std::string::npos ? what : what.substr(end + 2);
+}
+
+/// Typed accessors over a JSON object that record the JSON path for messages. `null` counts as
+/// absent, as in the Kubernetes API.
+class ObjectReader {
+ public:
+  ObjectReader(const json& object, std::string path) : object_(&object), path_(std::move(path)) {}
+
+  const std::string& path() const { return path_; }
+
+  const json* find(std::string_view key) const {
+    const auto it = object_->find(key);
+    return it == object_->end() || it->is_null() ? nullptr : &*it;
+  }
+
+  std::optional<std::string> optString(std::string_view key) const {
+    const json* value = find(key);
+    if (value == nullptr) return std::nullopt;
+    if (!value->is_string()) fail(join(path_, key) + " must be a string");
+    return value->get<std::string>();
+  }
+
+  std::string requireString(std::string_view key) const {
+    auto value = optString(key);
+    if (!value) fail(join(path_, key) + " is required");
+    return *value;
+  }
+
+  std::optional<bool> optBool(std::string_view key) const {
+    const json* value = find(key);
+    if (value == nullptr) return std::nullopt;
+    if (!value->is_boolean()) fail(join(path_, key) + " must be a boolean");
+    return value->get<bool>();
+  }
+
+  std::optional<std::int64_t> optInt64(std::string_view key) const {
+    const json* value = find(key);
+    if (value == nullptr) return std::nullopt;
+    if (value->is_number_integer()) {
+      if (value->is_number_unsigned() &&
+          value->get<std::uint64_t>() >
+              static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+        fail(join(path_, key) + " is out of range");
+      }
+      return value->get<std::int64_t>();
+    }
+    fail(join(path_, key) + " must be an integer");
+  }
+
+  std::optional<ObjectReader> optObject(std::string_view key) const {
+    const json* value = find(key);
+    if (value == nullptr) return std::nullopt;
+    if (!value->is_object()) fail(join(path_, key) + " must be an object");
+    return ObjectReader(*value, join(path_, key));
+  }
+
+  ObjectReader requireObject(std::string_view key) const {
+    auto value = optObject(key);
+    if (!value) fail(join(path_, key) + " is required");
+    return *value;
+  }
+
+  /// Elements of an optional array, each required to be an object.
+  std::vector<ObjectReader> optObjectArray(std::string_view key) const {
+    std::vector<ObjectReader> items;
+    const json* value = find(key);
+    if (value == nullptr) return items;
+    if (!value->is_array()) fail(join(path_, key) + " must be an array");
+    items.reserve(value->size());
+    for (std::size_t i = 0; i < value->size(); ++i) {
+      const std::string itemPath = join(path_, key) + "[" + std::to_string(i) + "]";
+      if (!(*value)[i].is_object()) fail(itemPath + " must be an object");
+      items.emplace_back((*value)[i], itemPath);
+    }
+    return items;
+  }
+
+  std::map<std::string, std::string> optStringMap(std::string_view key) const {
+    std::map<std::string, std::string> result;
+    const json* value = find(key);
+    if (value == nullptr) return result;
+    if (!value->is_object()) fail(join(path_, key) + " must be an object");
+    for (const auto& [k, v] : value->items()) {
+      if (!v.is_string()) fail(join(path_, key) + "." + k + " must be a string");
+      result.emplace(k, v.get<std::string>());
+    }
+    return result;
+  }
+
+ private:
+  const json* object_;
+  std::string path_;
+};
+
+Operation parseOperation(const std::string& text) {
+  if (text == "CREATE") return Operation::kCreate;
+  if (text == "UPDATE") return Operation::kUpdate;
+  if (text == "DELETE") return Operation::kDelete;
+  if (text == "CONNECT") return Operation::kConnect;
+  fail("request.operation must be one of CREATE, UPDATE, DELETE, CONNECT (got \"" + text + "\")");
+}
+
+ContainerSecurityContext decodeContainerSecurityContext(const ObjectReader& container) {
+  ContainerSecurityContext context;
+  if (auto sc = container.optObject("securityContext")) {
+    context.runAsNonRoot = sc->optBool("runAsNonRoot");
+    context.runAsUser = sc->optInt64("runAsUser");
+    context.runAsGroup = sc->optInt64("runAsGroup");
+    context.privileged = sc->optBool("privileged");
+    context.allowPrivilegeEscalation = sc->optBool("allowPrivilegeEscalation");
+    context.readOnlyRootFilesystem = sc->optBool("readOnlyRootFilesystem");
+  }
+  return context;
+}
+
+void decodeContainers(const ObjectReader& spec, std::string_view key, ContainerKind kind,
+                      const DecodeLimits& limits, std::vector<Container>& out) {
+  for (const ObjectReader& item : spec.optObjectArray(key)) {
+    if (out.size() >= limits.maxContainers) {
+      fail(spec.path() + " has more than " + std::to_string(limits.maxContainers) + " containers");
+    }
+    Container container;
+    container.kind = kind;
+    container.path = item.path();
+    container.name = item.optString("name").value_or("");
+    container.image = item.requireString("image");
+    container.securityContext = decodeContainerSecurityContext(item);
+    out.push_back(std::move(container));
+  }
+}
+
+PodSpec decodePodSpec(const ObjectReader& spec, const DecodeLimits& limits) {
+  PodSpec pod;
+  pod.path = spec.path();
+  pod.hostNetwork = spec.optBool("hostNetwork").value_or(false);
+  pod.hostPID = spec.optBool("hostPID").value_or(false);
+  pod.hostIPC = spec.optBool("hostIPC").value_or(false);
+  if (auto sc = spec.optObject("securityContext")) {
+    pod.securityContext.runAsNonRoot = sc->optBool("runAsNonRoot");
+    pod.securityContext.runAsUser = sc->optInt64("runAsUser");
+    pod.securityContext.runAsGroup = sc->optInt64("runAsGroup");
+  }
+  decodeContainers(spec, "containers", ContainerKind::kContainer, limits, pod.containers);
+  decodeContainers(spec, "initContainers", ContainerKind::kInitContainer, limits, pod.containers);
+  decodeContainers(spec, "ephemeralContainers", ContainerKind::kEphemeralContainer, limits,
+                   pod.containers);
+  return pod;
+}
+
+/// Where the pod spec lives for each kind we evaluate; empty for kinds we let through untouched.
+std::vector<std::string_view> podSpecPath(std::string_view group, std::string_view kind) {
+  if (group.empty() && kind == "Pod") return {"spec"};
+  if (group.empty() && kind == "ReplicationController") return {"spec", "template", "spec"};
+  if (group == "apps" && (kind == "Deployment" || kind == "StatefulSet" || kind == "DaemonSet" ||
+                          kind == "ReplicaSet")) {
+    return {"spec", "template", "spec"};
+  }
+  if (group == "batch" && kind == "Job") return {"spec", "template", "spec"};
+  if (group == "batch" && kind == "CronJob")
+    return {"spec", "jobTemplate", "spec", "template", "spec"};
+  return {};
+}
+
+ReviewedObject decodeObject(const ObjectReader& object, const AdmissionRequest& request,
+                            const DecodeLimits& limits) {
+  ReviewedObject decoded;
+  decoded.apiVersion = object.optString("apiVersion").value_or("");
+  decoded.kind = object.optString("kind").value_or(request.kind);
+  if (auto metadata = object.optObject("metadata")) {
+    decoded.name = metadata->optString("name").value_or("");
+    if (decoded.name.empty()) decoded.name = metadata->optString("generateName").value_or("");
+    decoded.namespaceName = metadata->optString("namespace").value_or("");
+    decoded.labels = metadata->optStringMap("labels");
+  }
+  // Status and other subresources carry the whole object but change no pod spec.
+  const bool evaluatedSubresource =
+      request.subResource.empty() || request.subResource == "ephemeralcontainers";
+  const auto path = podSpecPath(request.kindGroup, request.kind);
+  if (path.empty() || !evaluatedSubresource) {
+    return decoded;
+  }
+  ObjectReader cursor = object;
+  for (std::string_view key : path) {
+    cursor = cursor.requireObject(key);
+  }
+  decoded.podSpec = decodePodSpec(cursor, limits);
+  return decoded;
+}
+
+AdmissionRequest decodeRequest(const ObjectReader& reader, std::string uid,
+                               const DecodeLimits& limits) {
+  AdmissionRequest request;
+  request.uid = std::move(uid);
+  const ObjectReader kind = reader.requireObject("kind");
+  request.kindGroup = kind.optString("group").value_or("");
+  request.kindVersion = kind.optString("version").value_or("");
+  request.kind = kind.requireString("kind");
+  request.subResource = reader.optString("subResource").value_or("");
+  request.namespaceName = reader.optString("namespace").value_or("");
+  request.name = reader.optString("name").value_or("");
+  request.operation = parseOperation(reader.requireString("operation"));
+  request.dryRun = reader.optBool("dryRun").value_or(false);
+  if (auto userInfo = reader.optObject("userInfo")) {
+    request.userName = userInfo->optString("username").value_or("");
+  }
+  if (request.operation == Operation::kCreate || request.operation == Operation::kUpdate) {
+    request.object = decodeObject(reader.requireObject("object"), request, limits);
+    if (request.namespaceName.empty()) request.namespaceName = request.object->namespaceName;
+    if (request.name.empty()) request.name = request.object->name;
+  }
+  return request;
+}
+
+json parseBody(std::string_view body, const DecodeLimits& limits) {
+  if (nestingExceeds(body, limits.maxDepth)) {
+    throw UnreadableReview("request body is nested deeper than " + std::to_string(limits.maxDepth) +
+                           " levels");
+  }
+  try {
+    return json::parse(body);
+  } catch (const json::parse_error& e) {
+    throw UnreadableReview("request body is not valid JSON: " + withoutLibraryPrefix(e.what()));
+  }
+}
+
+ReviewEnvelope decodeEnvelope(const json& root) {
+  if (!root.is_object()) {
+    throw UnreadableReview(
+        "request body must be a JSON object (an admission.k8s.io/v1 AdmissionReview)");
+  }
+  const auto text = [&](const char* key) {
+    const auto it = root.find(key);
+    return it != root.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  ReviewEnvelope envelope{text("apiVersion"), text("kind")};
+  if (envelope.kind != "AdmissionReview" || (envelope.apiVersion != "admission.k8s.io/v1" &&
+                                             envelope.apiVersion != "admission.k8s.io/v1beta1")) {
+    throw UnreadableReview(
+        "expected kind AdmissionReview with apiVersion admission.k8s.io/v1, got kind \"" +
+        envelope.kind + "\" apiVersion \"" + envelope.apiVersion + "\"");
+  }
+  return envelope;
+}
+
+std::string decodeUid(const json& root) {
+  const auto request = root.find("request");
+  if (request == root.end() || !request->is_object()) {
+    throw UnreadableReview("AdmissionReview has no request object");
+  }
+  const auto uid = request->find("uid");
+  if (uid == request->end() || !uid->is_string() || uid->get_ref<const std::string&>().empty()) {
+    throw UnreadableReview("AdmissionReview request.uid is missing or not a non-empty string");
+  }
+  return uid->get<std::string>();
+}
+
+}  // namespace
+
+std::string_view describe(ContainerKind kind) {
+  switch (kind) {
+    case ContainerKind::kContainer:
+      return "container";
+    case ContainerKind::kInitContainer:
+      return "init container";
+    case ContainerKind::kEphemeralContainer:
+      return "ephemeral container";
+  }
+  return "container";
+}
+
+DecodedReview decodeReview(std::string_view body, const DecodeLimits& limits) {
+  const json root = parseBody(body, limits);
+  DecodedReview decoded{decodeEnvelope(root), MalformedRequest{}};
+  std::string uid = decodeUid(root);
+  try {
+    decoded.request = decodeRequest(ObjectReader(root.at("request"), "request"), uid, limits);
+  } catch (const FieldProblem& problem) {
+    decoded.request = MalformedRequest{std::move(uid), problem.message};
+  }
+  return decoded;
+}
+
+}  // namespace imagegate::admission

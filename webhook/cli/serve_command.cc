@@ -1,0 +1,198 @@
+#include <boost/program_options.hpp>
+#include <charconv>
+#include <iostream>
+#include <limits>
+
+#include "cli/commands.h"
+#include "common/duration.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "server/server.h"
+#include "service/admission_service.h"
+
+namespace imagegate::cli {
+namespace {
+
+namespace po = boost::program_options;
+
+constexpr const char* kUsage =
+    "usage: imagegate serve --tls-cert FILE --tls-key FILE [options]\n"
+    "\n"
+    "Serves the validating admission webhook: POST /validate (AdmissionReview v1),\n"
+    "GET /healthz, GET /readyz. SIGTERM or SIGINT drains and stops gracefully.\n";
+
+// Guards against values that program_options happily wraps around ("-1" as unsigned).
+constexpr unsigned kMaxThreads = 256;
+constexpr std::size_t kMaxRequestBytesLimit = std::size_t{1} << 30;
+
+struct ServeFlags {
+  std::string listen;
+  std::string certFile;
+  std::string keyFile;
+  std::string policyPath;
+  std::size_t maxRequestBytes = 0;
+  std::size_t maxConnections = 0;
+  unsigned threads = 0;
+  std::string readTimeout;
+  std::string drainPeriod;
+  std::string shutdownTimeout;
+  std::string logLevel;
+};
+
+po::options_description describeFlags(ServeFlags& flags) {
+  const server::ServerOptions defaults;
+  po::options_description options("options");
+  options.add_options()("help,h", "show this help")(
+      "listen", po::value(&flags.listen)->default_value("127.0.0.1:8443"),
+      "HOST:PORT to listen on ([V6]:PORT for IPv6; port 0 picks a free port)")(
+      "tls-cert", po::value(&flags.certFile), "PEM certificate chain (required)")(
+      "tls-key", po::value(&flags.keyFile), "PEM private key (required)")(
+      "policy", po::value(&flags.policyPath)->default_value(defaultPolicyPath(), "policies"),
+      "policy file or directory")(
+      "max-request-bytes", po::value(&flags.maxRequestBytes)->default_value(defaults.maxBodyBytes),
+      "largest request body accepted (413 beyond)")(
+      "max-connections", po::value(&flags.maxConnections)->default_value(defaults.maxConnections),
+      "open connections beyond this are closed at once")(
+      "threads", po::value(&flags.threads)->default_value(0), "I/O threads (0: one per core)")(
+      "read-timeout", po::value(&flags.readTimeout)->default_value("10s"),
+      "limit for the TLS handshake, each request read and idle keep-alive")(
+      "drain-period", po::value(&flags.drainPeriod)->default_value("0s"),
+      "after SIGTERM: keep serving this long with /readyz at 503")(
+      "shutdown-timeout", po::value(&flags.shutdownTimeout)->default_value("15s"),
+      "then: wait at most this long for in-flight requests")(
+      "log-level", po::value(&flags.logLevel)->default_value("info"),
+      "debug, info, warn or error (one request line per request at debug)");
+  return options;
+}
+
+/// "127.0.0.1:8443", "[::1]:8443", ":8443" (all IPv4 interfaces).
+bool parseListen(const std::string& text, std::string& address, std::uint16_t& port) {
+  std::size_t colon = text.rfind(':');
+  if (colon == std::string::npos) return false;
+  address = text.substr(0, colon);
+  if (address.size() >= 2 && address.front() == '[' && address.back() == ']') {
+    address = address.substr(1, address.size() - 2);
+  }
+  if (address.empty()) address = "0.0.0.0";
+  const std::string portText = text.substr(colon + 1);
+  unsigned value = 0;
+  const auto [end, ec] = std::from_chars(portText.data(), portText.data() + portText.size(), value);
+  if (portText.empty() || ec != std::errc() || end != portText.data() + portText.size() ||
+      value > std::numeric_limits<std::uint16_t>::max()) {
+    return false;
+  }
+  port = static_cast<std::uint16_t>(value);
+  return true;
+}
+
+/// Throws imagegate::Error naming the flag when a value is unusable.
+std::chrono::milliseconds durationFlag(const std::string& name, const std::string& text,
+                                       bool allowZero) {
+  const auto value = parseGoDuration(text);
+  if (!value || (!allowZero && value->count() == 0)) {
+    throw Error("--" + name + " must be a duration such as 10s, 500ms or 1m" +
+                (allowZero ? "" : " (greater than zero)") + ", not '" + text + "'");
+  }
+  return *value;
+}
+
+server::ServerOptions serverOptions(const ServeFlags& flags) {
+  server::ServerOptions options;
+  if (!parseListen(flags.listen, options.address, options.port)) {
+    throw Error("--listen must be HOST:PORT, not '" + flags.listen + "'");
+  }
+  if (flags.certFile.empty() || flags.keyFile.empty()) {
+    throw Error(
+        "--tls-cert and --tls-key are required (the API server only calls webhooks "
+        "over HTTPS)");
+  }
+  if (flags.maxRequestBytes == 0 || flags.maxRequestBytes > kMaxRequestBytesLimit) {
+    throw Error("--max-request-bytes must be between 1 and " +
+                std::to_string(kMaxRequestBytesLimit));
+  }
+  if (flags.maxConnections == 0) throw Error("--max-connections must be at least 1");
+  if (flags.threads > kMaxThreads) {
+    throw Error("--threads must be at most " + std::to_string(kMaxThreads));
+  }
+  options.certFile = flags.certFile;
+  options.keyFile = flags.keyFile;
+  options.maxBodyBytes = flags.maxRequestBytes;
+  options.maxConnections = flags.maxConnections;
+  options.threads = flags.threads;
+  options.readTimeout = durationFlag("read-timeout", flags.readTimeout, false);
+  options.drainPeriod = durationFlag("drain-period", flags.drainPeriod, true);
+  options.shutdownTimeout = durationFlag("shutdown-timeout", flags.shutdownTimeout, true);
+  return options;
+}
+
+int serve(const ServeFlags& flags) {
+  server::ServerOptions options;
+  try {
+    options = serverOptions(flags);
+  } catch (const Error& e) {
+    std::cerr << "imagegate serve: " << e.what() << "\n";
+    return kExitUsage;
+  }
+  if (flags.policyPath.empty()) {
+    std::cerr << "imagegate serve: --policy is required (no ./policies here)\n";
+    return kExitUsage;
+  }
+  const auto policies = loadPoliciesOrReport(flags.policyPath);
+  if (!policies) return kExitUsage;
+  if (policies->policies.empty()) {
+    log::warn("no policies loaded: every request will be allowed", {{"path", flags.policyPath}});
+  }
+  log::info("policies loaded",
+            {{"path", flags.policyPath}, {"policies", policies->policies.size()}});
+
+  const service::AdmissionService service(policies, service::ServiceOptions{});
+  std::unique_ptr<server::Server> server;
+  try {
+    server = std::make_unique<server::Server>(std::move(options),
+                                              [&service](std::string_view body, Deadline deadline) {
+                                                return service.review(body, deadline).reply;
+                                              });
+  } catch (const Error& e) {
+    std::cerr << "imagegate serve: " << e.what() << "\n";
+    return kExitUsage;
+  }
+  server->run();
+  return kExitOk;
+}
+
+}  // namespace
+
+std::optional<log::Level> parseLogLevel(const std::string& name) {
+  if (name == "debug") return log::Level::kDebug;
+  if (name == "info") return log::Level::kInfo;
+  if (name == "warn") return log::Level::kWarn;
+  if (name == "error") return log::Level::kError;
+  return std::nullopt;
+}
+
+int serveCommand(const std::vector<std::string>& args) {
+  ServeFlags flags;
+  const po::options_description options = describeFlags(flags);
+  po::variables_map vm;
+  try {
+    // No positional arguments: a stray word is a mistake worth reporting.
+    po::store(po::command_line_parser(args).options(options).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "imagegate serve: " << e.what() << "\n\n" << kUsage << "\n" << options;
+    return kExitUsage;
+  }
+  if (vm.count("help")) {
+    std::cout << kUsage << "\n" << options;
+    return kExitOk;
+  }
+  const auto level = parseLogLevel(flags.logLevel);
+  if (!level) {
+    std::cerr << "imagegate serve: --log-level must be debug, info, warn or error\n";
+    return kExitUsage;
+  }
+  log::setLevel(*level);
+  return serve(flags);
+}
+
+}  // namespace imagegate::cli

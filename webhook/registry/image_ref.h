@@ -1,0 +1,39 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "common/error.h"
+
+namespace imagegate::registry {
+
+/// A container image reference normalized as Docker does it:
+///   "nginx"                 -> docker.io/library/nginx:latest (tag implied)
+///   "acme/app:1"            -> docker.io/acme/app:1
+///   "index.docker.io/x/y"   -> docker.io/x/y:latest
+///   "host:5000/x"           -> registry "host:5000", repository "x", tag latest (a port, not a
+///   tag) "ghcr.io/a/b@sha256:.." -> digest set, tag empty "a/b:1@sha256:.."       -> both set; the
+///   digest is what gets pulled.
+struct ImageRef {
+  std::string registry;     ///< "docker.io", "ghcr.io", "localhost:5000".
+  std::string repository;   ///< "library/nginx".
+  std::string tag;          ///< Empty when only a digest was given.
+  std::string digest;       ///< "sha256:<64 hex>", or empty.
+  bool tagImplied = false;  ///< Neither tag nor digest was written: tag is "latest" by default.
+
+  /// registry/repository
+  std::string name() const;
+  /// The normalized reference: name[:tag][@digest], e.g. "docker.io/library/nginx:latest".
+  std::string str() const;
+};
+
+class InvalidReference : public Error {
+ public:
+  using Error::Error;
+};
+
+/// Parses and normalizes `reference`. Throws InvalidReference with a message that quotes the
+/// input and says what is wrong (uppercase repository, bad tag, bad digest, empty, too long).
+ImageRef parseImageRef(std::string_view reference);
+
+}  // namespace imagegate::registry

@@ -1,0 +1,102 @@
+#include "server/tls_context.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "common/error.h"
+
+namespace imagegate::server {
+namespace {
+
+namespace ssl = boost::asio::ssl;
+
+// Mozilla "intermediate" TLS 1.2 suites: what the Go API server offers, all forward secret and
+// AEAD. TLS 1.3 suites are OpenSSL's defaults, which are all fine.
+constexpr const char* kTls12Ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+/// Drains OpenSSL's thread-local error queue into one readable string.
+std::string opensslErrors() {
+  std::string text;
+  while (const unsigned long code = ERR_get_error()) {
+    char buffer[256];
+    ERR_error_string_n(code, buffer, sizeof buffer);
+    if (!text.empty()) text += "; ";
+    text += buffer;
+  }
+  return text.empty() ? "unknown OpenSSL error" : text;
+}
+
+/// OpenSSL's own message for a missing file is cryptic ("system lib"); check readability first
+/// so the operator sees errno's wording and the path.
+void requireReadable(const std::string& path, const char* what) {
+  if (path.empty()) {
+    throw Error(std::string("no TLS ") + what + " file given");
+  }
+  std::ifstream file(path);
+  if (!file) {
+    throw Error(std::string("cannot read TLS ") + what + " file '" + path +
+                "': " + std::strerror(errno));
+  }
+}
+
+void restrictProtocols(ssl::context& context) {
+  context.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                      ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                      ssl::context::no_compression);
+  SSL_CTX* native = context.native_handle();
+  // The option bits above are deprecated in OpenSSL 3; the minimum version is what counts.
+  if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1 ||
+      SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1) {
+    throw Error("cannot configure TLS: " + opensslErrors());
+  }
+  SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+}
+
+void loadCertificateAndKey(ssl::context& context, const std::string& certFile,
+                           const std::string& keyFile) {
+  requireReadable(certFile, "certificate");
+  requireReadable(keyFile, "private key");
+  // An encrypted key would otherwise make OpenSSL prompt on the terminal; fail instead.
+  context.set_password_callback(
+      [](std::size_t, ssl::context::password_purpose) { return std::string(); });
+  SSL_CTX* native = context.native_handle();
+  ERR_clear_error();
+  if (SSL_CTX_use_certificate_chain_file(native, certFile.c_str()) != 1) {
+    throw Error("TLS certificate file '" + certFile +
+                "' is not a PEM certificate chain: " + opensslErrors());
+  }
+  if (SSL_CTX_use_PrivateKey_file(native, keyFile.c_str(), SSL_FILETYPE_PEM) != 1) {
+    const unsigned long code = ERR_peek_last_error();
+    if (ERR_GET_REASON(code) == X509_R_KEY_VALUES_MISMATCH) {
+      ERR_clear_error();
+      throw Error("TLS private key file '" + keyFile + "' does not match certificate '" + certFile +
+                  "'");
+    }
+    throw Error("TLS private key file '" + keyFile +
+                "' is not an unencrypted PEM private key: " + opensslErrors());
+  }
+  if (SSL_CTX_check_private_key(native) != 1) {
+    ERR_clear_error();
+    throw Error("TLS private key file '" + keyFile + "' does not match certificate '" + certFile +
+                "'");
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<ssl::context> makeTlsContext(const std::string& certFile,
+                                             const std::string& keyFile) {
+  auto context = std::make_shared<ssl::context>(ssl::context::tls_server);
+  restrictProtocols(*context);
+  loadCertificateAndKey(*context, certFile, keyFile);
+  return context;
+}
+
+}  // namespace imagegate::server

@@ -1,0 +1,185 @@
+#include "service/admission_service.h"
+
+#include <map>
+#include <utility>
+
+#include "admission/response.h"
+#include "common/log.h"
+#include "policy/evaluator.h"
+
+namespace imagegate::service {
+namespace {
+
+using admission::AdmissionRequest;
+using admission::Verdict;
+using policy::Action;
+using policy::RuleResult;
+using policy::RuleStatus;
+
+// Bounds on what one response carries, whatever the number of containers and rules.
+constexpr std::size_t kMaxDenialLines = 20;
+constexpr std::size_t kMaxAnnotationValue = 2048;
+
+std::string subject(const RuleResult& result) {
+  if (!result.container) return "pod";
+  return std::string(admission::describe(
+             result.containerKind.value_or(admission::ContainerKind::kContainer))) +
+         " \"" + *result.container + "\"";
+}
+
+std::string describeFinding(const RuleResult& result) {
+  std::string text = subject(result) + ": " + result.message;
+  if (result.status == RuleStatus::kError)
+    text = subject(result) + ": could not be evaluated: " + result.message;
+  if (!result.remediation.empty()) text += " (fix: " + result.remediation + ")";
+  return text;
+}
+
+std::string objectLabel(const AdmissionRequest& request) {
+  std::string name = request.name.empty() ? "(unnamed)" : request.name;
+  return request.kind + " \"" + (request.namespaceName.empty() ? "" : request.namespaceName + "/") +
+         name + "\"";
+}
+
+std::string denialMessage(const AdmissionRequest& request,
+                          const std::vector<const RuleResult*>& denials) {
+  std::string message = "imagegate denied " + objectLabel(request) + ": " +
+                        std::to_string(denials.size()) +
+                        (denials.size() == 1 ? " violation" : " violations");
+  for (std::size_t i = 0; i < denials.size() && i < kMaxDenialLines; ++i) {
+    const RuleResult& r = *denials[i];
+    message += "\n- policy \"" + r.policy + "\" rule \"" + r.rule + "\": " + describeFinding(r);
+  }
+  if (denials.size() > kMaxDenialLines) {
+    message += "\n- and " + std::to_string(denials.size() - kMaxDenialLines) + " more";
+  }
+  return message;
+}
+
+std::string warningFor(const RuleResult& result) {
+  const char* mode = result.action == Action::kAudit ? "audit" : "warn";
+  return std::string("imagegate ") + mode + " " + result.policy + "/" + result.rule + ": " +
+         subject(result) + ": " + result.message;
+}
+
+void appendAnnotation(std::map<std::string, std::string>& annotations, const RuleResult& result) {
+  // The API server records each key as "<webhook name>/<key>" and rejects keys that contain a
+  // '/', so the key is the bare policy name.
+  std::string& value = annotations[result.policy];
+  if (value.size() >= kMaxAnnotationValue) return;
+  if (!value.empty()) value += "; ";
+  value += result.rule + ": " + describeFinding(result);
+  if (value.size() > kMaxAnnotationValue) value = value.substr(0, kMaxAnnotationValue - 3) + "...";
+}
+
+Verdict verdictFor(const AdmissionRequest& request, const std::vector<RuleResult>& results) {
+  Verdict verdict;
+  std::vector<const RuleResult*> denials;
+  for (const RuleResult& result : results) {
+    if (result.status == RuleStatus::kPass) continue;
+    switch (result.action) {
+      case Action::kEnforce:
+        denials.push_back(&result);
+        break;
+      case Action::kAudit:
+        verdict.warnings.push_back(warningFor(result));
+        appendAnnotation(verdict.auditAnnotations, result);
+        break;
+      case Action::kWarn:
+        verdict.warnings.push_back(warningFor(result));
+        break;
+    }
+  }
+  if (!denials.empty()) {
+    verdict.allowed = false;
+    verdict.code = 403;
+    verdict.reason = "Forbidden";
+    verdict.message = denialMessage(request, denials);
+  }
+  return verdict;
+}
+
+nlohmann::json findingsForLog(const std::vector<RuleResult>& results) {
+  nlohmann::json findings = nlohmann::json::array();
+  for (const RuleResult& r : results) {
+    if (r.status == RuleStatus::kPass) continue;
+    findings.push_back({{"policy", r.policy},
+                        {"rule", r.rule},
+                        {"action", r.action == Action::kEnforce ? "Enforce"
+                                   : r.action == Action::kAudit ? "Audit"
+                                                                : "Warn"},
+                        {"status", r.status == RuleStatus::kFail ? "fail" : "error"},
+                        {"container", r.container.value_or("")},
+                        {"message", r.message}});
+  }
+  return findings;
+}
+
+void logDecision(const AdmissionRequest& request, const Verdict& verdict,
+                 const std::vector<RuleResult>& results) {
+  nlohmann::json findings = findingsForLog(results);
+  const nlohmann::json fields = {{"uid", request.uid},
+                                 {"kind", request.kind},
+                                 {"namespace", request.namespaceName},
+                                 {"name", request.name},
+                                 {"user", request.userName},
+                                 {"dryRun", request.dryRun},
+                                 {"allowed", verdict.allowed},
+                                 {"findings", std::move(findings)}};
+  if (fields["findings"].empty()) {
+    log::debug("admission review", fields);
+  } else {
+    log::info("admission review", fields);
+  }
+}
+
+ReviewOutcome answer(const admission::ReviewEnvelope& envelope, const std::string& uid,
+                     const Verdict& verdict, std::size_t violations) {
+  ReviewOutcome outcome;
+  outcome.reply =
+      HttpReply{200, "application/json", admission::encodeResponse(envelope, uid, verdict)};
+  outcome.answered = true;
+  outcome.allowed = verdict.allowed;
+  outcome.violations = violations;
+  return outcome;
+}
+
+}  // namespace
+
+AdmissionService::AdmissionService(std::shared_ptr<const policy::PolicySet> policies,
+                                   ServiceOptions options)
+    : policies_(std::move(policies)), options_(std::move(options)) {}
+
+ReviewOutcome AdmissionService::review(std::string_view body, Deadline /*deadline*/) const {
+  admission::DecodedReview decoded;
+  try {
+    decoded = admission::decodeReview(body, options_.decodeLimits);
+  } catch (const admission::UnreadableReview& e) {
+    log::warn("unreadable admission review", {{"error", e.what()}});
+    ReviewOutcome outcome;
+    outcome.reply =
+        HttpReply{400, "text/plain; charset=utf-8", std::string("imagegate: ") + e.what() + "\n"};
+    return outcome;
+  }
+
+  if (const auto* malformed = std::get_if<admission::MalformedRequest>(&decoded.request)) {
+    log::warn("malformed admission request",
+              {{"uid", malformed->uid}, {"error", malformed->problem}});
+    Verdict verdict;
+    verdict.allowed = false;
+    verdict.code = 400;
+    verdict.reason = "BadRequest";
+    verdict.message = "imagegate could not evaluate this request: " + malformed->problem;
+    return answer(decoded.envelope, malformed->uid, verdict, 0);
+  }
+
+  const auto& request = std::get<AdmissionRequest>(decoded.request);
+  const std::vector<RuleResult> results = policy::evaluate(*policies_, request);
+  const Verdict verdict = verdictFor(request, results);
+  logDecision(request, verdict, results);
+  std::size_t violations = 0;
+  for (const RuleResult& r : results) violations += r.status == RuleStatus::kPass ? 0 : 1;
+  return answer(decoded.envelope, request.uid, verdict, violations);
+}
+
+}  // namespace imagegate::service
