@@ -134,13 +134,83 @@ TEST(RunAsNonRoot, ContainerUidOverridesPodUid) {
   EXPECT_EQ(only(policyWith(RunAsNonRoot{}), request).status, RuleStatus::kFail);
 }
 
-TEST(RunAsNonRoot, NothingSetFailsBecauseTheImageDecides) {
+/// Registry facts for `image` with config USER `user` and the given compressed layer sizes.
+ImageFactsMap factsFor(const std::string& image, const std::string& user,
+                       std::vector<std::uint64_t> layerSizes = {100}) {
+  registry::ImageFacts facts;
+  facts.ref = registry::parseImageRef(image);
+  facts.manifestDigest = kDigest;
+  facts.imageConfig.user = user;
+  for (std::uint64_t size : layerSizes) facts.layers.push_back({"", kDigest, size});
+  ImageFactsMap map;
+  map[facts.ref.str()].facts = facts;
+  return map;
+}
+
+RuleResult onlyWithFacts(const Policy& policy, const AdmissionRequest& request,
+                         const ImageFactsMap& facts) {
+  const auto results = evaluate(PolicySet{{policy}}, request, facts);
+  EXPECT_EQ(results.size(), 1u);
+  return results.empty() ? RuleResult{} : results.front();
+}
+
+TEST(RunAsNonRoot, NothingSetAndNoFactsIsAnErrorUnderDeny) {
   const RuleResult r = onlyFor(RunAsNonRoot{}, container("app", "nginx"));
-  EXPECT_EQ(r.status, RuleStatus::kFail);
-  EXPECT_EQ(r.message,
-            "may run as root: runAsUser is not set and neither is runAsNonRoot, so the image's "
-            "USER decides");
-  EXPECT_EQ(r.remediation, "set securityContext.runAsNonRoot: true and a non-zero runAsUser");
+  EXPECT_EQ(r.status, RuleStatus::kError);
+  EXPECT_THAT(r.message, HasSubstr("no registry facts were fetched for docker.io/library/nginx"));
+  EXPECT_THAT(r.remediation, HasSubstr("onFetchError: Allow"));
+}
+
+TEST(RunAsNonRoot, NothingSetAndNoFactsWarnsUnderAllow) {
+  Policy policy = policyWith(RunAsNonRoot{});
+  policy.onFetchError = OnFetchError::kAllow;
+  const RuleResult r = only(policy, podRequest({container("app", "nginx")}));
+  EXPECT_EQ(r.status, RuleStatus::kWarning);
+  EXPECT_THAT(r.message, HasSubstr("not checked"));
+}
+
+TEST(RunAsNonRoot, FetchErrorIsReportedVerbatim) {
+  ImageFactsMap facts;
+  facts["docker.io/library/nginx:latest"].error = "cannot fetch docker.io/library/nginx: HTTP 503";
+  const RuleResult r =
+      onlyWithFacts(policyWith(RunAsNonRoot{}), podRequest({container("app", "nginx")}), facts);
+  EXPECT_EQ(r.status, RuleStatus::kError);
+  EXPECT_EQ(r.message, "cannot fetch docker.io/library/nginx: HTTP 503");
+}
+
+TEST(RunAsNonRoot, ImageUserDecidesWhenThePodLeavesItOpen) {
+  const auto verdict = [](const std::string& user) {
+    return onlyWithFacts(policyWith(RunAsNonRoot{}), podRequest({container("app", "nginx:1")}),
+                         factsFor("nginx:1", user));
+  };
+  for (const char* root : {"", "root", "0", "0:0", "root:root", "00"}) {
+    const RuleResult r = verdict(root);
+    EXPECT_EQ(r.status, RuleStatus::kFail) << root;
+    EXPECT_THAT(r.message, HasSubstr("runs as root")) << root;
+    EXPECT_THAT(r.remediation, HasSubstr("USER 65532:65532")) << root;
+  }
+  for (const char* nonRoot : {"1000", "65532:65532", "1:0"}) {
+    EXPECT_EQ(verdict(nonRoot).status, RuleStatus::kPass) << nonRoot;
+  }
+  const RuleResult named = verdict("app");
+  EXPECT_EQ(named.status, RuleStatus::kError);
+  EXPECT_THAT(named.message, HasSubstr("USER \"app\" is a name"));
+}
+
+TEST(RunAsNonRoot, ImageUserIsNotNeededWhenThePodDecides) {
+  Container byUid = container("app", "nginx:1");
+  byUid.securityContext.runAsUser = 1000;
+  Container byFlag = container("b", "nginx:2");
+  byFlag.securityContext.runAsNonRoot = true;
+  Container open = container("c", "nginx:3");
+  const PolicySet set{{policyWith(RunAsNonRoot{})}};
+  EXPECT_THAT(imagesNeedingFacts(set, podRequest({byUid, byFlag, open})),
+              ::testing::ElementsAre("docker.io/library/nginx:3"));
+  // Root by the image's USER is overridden by the pod's UID.
+  EXPECT_EQ(
+      onlyWithFacts(policyWith(RunAsNonRoot{}), podRequest({byUid}), factsFor("nginx:1", "root"))
+          .status,
+      RuleStatus::kPass);
 }
 
 TEST(RunAsNonRoot, RunAsNonRootTrueWithoutUidPasses) {
@@ -157,7 +227,7 @@ TEST(RunAsNonRoot, ContainerRunAsNonRootFalseOverridesPodTrue) {
   c.securityContext.runAsNonRoot = false;
   AdmissionRequest request = podRequest({c});
   podOf(request).securityContext.runAsNonRoot = true;
-  const RuleResult r = only(policyWith(RunAsNonRoot{}), request);
+  const RuleResult r = onlyWithFacts(policyWith(RunAsNonRoot{}), request, factsFor("nginx", "0"));
   EXPECT_EQ(r.status, RuleStatus::kFail);
   EXPECT_THAT(r.message, HasSubstr("securityContext.runAsNonRoot is false and runAsUser is not "
                                    "set"));
@@ -166,8 +236,54 @@ TEST(RunAsNonRoot, ContainerRunAsNonRootFalseOverridesPodTrue) {
 TEST(RunAsNonRoot, PodRunAsNonRootFalseIsNamed) {
   AdmissionRequest request = podRequest({container("app", "nginx")});
   podOf(request).securityContext.runAsNonRoot = false;
-  EXPECT_THAT(only(policyWith(RunAsNonRoot{}), request).message,
+  EXPECT_THAT(onlyWithFacts(policyWith(RunAsNonRoot{}), request, factsFor("nginx", "root")).message,
               HasSubstr("the pod's spec.securityContext.runAsNonRoot is false"));
+}
+
+TEST(MaxImageSize, SumOfLayerSizesAgainstTheLimit) {
+  const Policy policy = policyWith(MaxImageSize{1000, "1000"});
+  const AdmissionRequest request = podRequest({container("app", "ghcr.io/acme/app:1")});
+  EXPECT_EQ(onlyWithFacts(policy, request, factsFor("ghcr.io/acme/app:1", "1", {400, 600})).status,
+            RuleStatus::kPass);
+  const RuleResult r =
+      onlyWithFacts(policy, request, factsFor("ghcr.io/acme/app:1", "1", {400, 601}));
+  EXPECT_EQ(r.status, RuleStatus::kFail);
+  EXPECT_THAT(r.message, HasSubstr("1001 B compressed (2 layers), over the limit of 1000"));
+  EXPECT_THAT(r.remediation, HasSubstr("multi-stage"));
+  const PolicySet set{{policy}};
+  EXPECT_THAT(imagesNeedingFacts(set, request), ::testing::ElementsAre("ghcr.io/acme/app:1"));
+}
+
+TEST(MaxImageSize, MissingFactsFollowOnFetchError) {
+  Policy policy = policyWith(MaxImageSize{1000, "1000"});
+  const AdmissionRequest request = podRequest({container("app", "ghcr.io/acme/app:1")});
+  EXPECT_EQ(only(policy, request).status, RuleStatus::kError);
+  policy.onFetchError = OnFetchError::kAllow;
+  EXPECT_EQ(only(policy, request).status, RuleStatus::kWarning);
+}
+
+TEST(EvaluateImage, RunsOnlyImageLevelRulesOfSelectingPolicies) {
+  Policy policy;
+  policy.name = "p";
+  policy.match.images = {"ghcr.io/*"};
+  policy.rules = {{"user", RunAsNonRoot{}},
+                  {"ro", ReadOnlyRootFilesystem{}},
+                  {"hosts", HostNamespaces{}},
+                  {"tags", ImageReference{{"latest"}, false, false}},
+                  {"size", MaxImageSize{10, "10"}}};
+  const auto facts = factsFor("ghcr.io/acme/app:1", "root", {50});
+  const auto lookup = facts.begin()->second;
+  const auto results =
+      evaluateImage(PolicySet{{policy}}, registry::parseImageRef("ghcr.io/acme/app:1"), lookup);
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_EQ(results[0].rule, "user");
+  EXPECT_EQ(results[0].status, RuleStatus::kFail);
+  EXPECT_EQ(results[1].rule, "tags");
+  EXPECT_EQ(results[1].status, RuleStatus::kPass);
+  EXPECT_EQ(results[2].rule, "size");
+  EXPECT_EQ(results[2].status, RuleStatus::kFail);
+  EXPECT_THAT(evaluateImage(PolicySet{{policy}}, registry::parseImageRef("nginx:1"), lookup),
+              IsEmpty());
 }
 
 // -------------------------------------------------------------------------------------------
@@ -404,7 +520,8 @@ TEST(InvalidImage, StaysInScopeDespiteImageGlobs) {
   policy.match.excludeImages = {"*"};
   const auto results = run(policy, podRequest({container("app", "")}));
   ASSERT_EQ(results.size(), 1u);
-  EXPECT_EQ(results[0].status, RuleStatus::kFail);
+  // The image's USER would decide, and the image cannot even be named: an error, never a pass.
+  EXPECT_EQ(results[0].status, RuleStatus::kError);
 }
 
 // -------------------------------------------------------------------------------------------

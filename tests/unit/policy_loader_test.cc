@@ -625,3 +625,44 @@ TEST(PolicyLoaderFiles, DirectoryWithoutPolicyFilesIsAProblem) {
 
 }  // namespace
 }  // namespace imagegate::policy
+
+namespace imagegate::policy {
+namespace {
+
+TEST(PolicyLoaderImageFacts, ReadsMaxImageSizeAndOnFetchError) {
+  const PolicySet set =
+      loadPoliciesFromString(policyWith("  onFetchError: Allow\n"
+                                        "  rules:\n"
+                                        "    - name: size\n"
+                                        "      maxImageSize: {compressed: 1.5Gi}\n"),
+                             "test.yaml");
+  ASSERT_EQ(set.policies.size(), 1u);
+  EXPECT_EQ(set.policies[0].onFetchError, OnFetchError::kAllow);
+  const auto& rule = std::get<MaxImageSize>(set.policies[0].rules.at(0).spec);
+  EXPECT_EQ(rule.compressedBytes, 1610612736u);
+  EXPECT_EQ(rule.compressedText, "1.5Gi");
+}
+
+TEST(PolicyLoaderImageFacts, OnFetchErrorDefaultsToDeny) {
+  const PolicySet set = loadPoliciesFromString(
+      policyWith("  rules:\n    - name: size\n      maxImageSize: {compressed: 200Mi}\n"),
+      "test.yaml");
+  EXPECT_EQ(set.policies.at(0).onFetchError, OnFetchError::kDeny);
+}
+
+TEST(PolicyLoaderImageFacts, RejectsBadQuantitiesAndValues) {
+  EXPECT_THAT(problemsOf(policyWith("  rules:\n    - name: size\n"
+                                    "      maxImageSize: {compressed: 200MB}\n")),
+              ElementsAre(problemAt(8, 34, "must be a positive quantity")));
+  EXPECT_THAT(problemsOf(policyWith("  rules:\n    - name: size\n      maxImageSize: {}\n")),
+              ElementsAre(problemAt(8, 21, "compressed is required")));
+  EXPECT_THAT(problemsOf(policyWith("  rules:\n    - name: size\n"
+                                    "      maxImageSize: {compressed: 1Mi, layers: 3}\n")),
+              ElementsAre(problemAt(8, 39, "unknown field")));
+  EXPECT_THAT(problemsOf(policyWith("  onFetchError: Ignore\n  rules:\n    - name: r\n"
+                                    "      runAsNonRoot: {}\n")),
+              ElementsAre(problemAt(6, 17, "must be Deny or Allow")));
+}
+
+}  // namespace
+}  // namespace imagegate::policy

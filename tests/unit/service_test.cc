@@ -182,3 +182,107 @@ TEST(AdmissionService, UnparsableImageUnderEnforceIsDenied) {
 
 }  // namespace
 }  // namespace imagegate::service
+
+#include "../testutil/fake_registry.h"
+
+namespace imagegate::service {
+namespace {
+
+json openPod(std::vector<std::string> images) {
+  json containers = json::array();
+  for (std::size_t i = 0; i < images.size(); ++i) {
+    containers.push_back({{"name", "c" + std::to_string(i)}, {"image", images[i]}});
+  }
+  return {{"containers", containers}};
+}
+
+AdmissionService serviceWithRegistry(std::vector<policy::Policy> policies,
+                                     std::shared_ptr<testutil::FakeRegistry> registry) {
+  auto set = std::make_shared<policy::PolicySet>();
+  set->policies = std::move(policies);
+  ServiceOptions options;
+  options.registry = std::move(registry);
+  options.answerMargin = std::chrono::milliseconds(0);
+  return AdmissionService(set, std::move(options));
+}
+
+TEST(AdmissionServiceImageFacts, ImageUserDecidesTheVerdict) {
+  auto fake = std::make_shared<testutil::FakeRegistry>();
+  fake->add("ghcr.io/acme/root:1", "root");
+  fake->add("ghcr.io/acme/app:1", "65532");
+  auto service = serviceWithRegistry(
+      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})}, fake);
+  EXPECT_TRUE(service.review(podReview(openPod({"ghcr.io/acme/app:1"})).dump(), kDeadline).allowed);
+  const auto denied = service.review(podReview(openPod({"ghcr.io/acme/root:1"})).dump(), kDeadline);
+  EXPECT_FALSE(denied.allowed);
+  EXPECT_THAT(response(denied)["status"]["message"].get<std::string>(),
+              HasSubstr("the image's USER is \"root\""));
+}
+
+TEST(AdmissionServiceImageFacts, FetchErrorDeniesWithTheRegistryMessageUnderDeny) {
+  auto fake = std::make_shared<testutil::FakeRegistry>();
+  auto service = serviceWithRegistry(
+      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})}, fake);
+  const auto outcome =
+      service.review(podReview(openPod({"ghcr.io/acme/gone:1"})).dump(), kDeadline);
+  EXPECT_FALSE(outcome.allowed);
+  EXPECT_THAT(response(outcome)["status"]["message"].get<std::string>(),
+              HasSubstr("manifest unknown (HTTP 404)"));
+}
+
+TEST(AdmissionServiceImageFacts, FetchErrorAllowsWithAWarningUnderAllow) {
+  auto fake = std::make_shared<testutil::FakeRegistry>();
+  auto policy =
+      makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}});
+  policy.onFetchError = policy::OnFetchError::kAllow;
+  auto service = serviceWithRegistry({policy}, fake);
+  const auto outcome =
+      service.review(podReview(openPod({"ghcr.io/acme/gone:1"})).dump(), kDeadline);
+  EXPECT_TRUE(outcome.allowed);
+  const json r = response(outcome);
+  ASSERT_EQ(r["warnings"].size(), 1u);
+  EXPECT_THAT(r["warnings"][0].get<std::string>(), HasSubstr("not checked"));
+}
+
+TEST(AdmissionServiceImageFacts, ContainersOfOnePodAreFetchedConcurrently) {
+  auto fake = std::make_shared<testutil::FakeRegistry>();
+  std::vector<std::string> images;
+  for (int i = 0; i < 10; ++i) {
+    images.push_back("ghcr.io/acme/app" + std::to_string(i) + ":1");
+    fake->add(images.back(), "1000");
+  }
+  // Each fetch waits until all ten are in flight: one after another would time out instead.
+  fake->holdUntilConcurrent(10);
+  auto service = serviceWithRegistry(
+      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})}, fake);
+  const auto outcome = service.review(podReview(openPod(images)).dump(), kDeadline);
+  EXPECT_TRUE(outcome.allowed) << outcome.reply.body;
+  EXPECT_EQ(fake->maxConcurrent(), 10);
+  EXPECT_EQ(fake->calls(), 10);
+}
+
+TEST(AdmissionServiceImageFacts, DuplicateImagesAreFetchedOnce) {
+  auto fake = std::make_shared<testutil::FakeRegistry>();
+  fake->add("ghcr.io/acme/app:1", "1000");
+  auto service = serviceWithRegistry(
+      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})}, fake);
+  service.review(podReview(openPod({"ghcr.io/acme/app:1", "ghcr.io/acme/app:1"})).dump(),
+                 kDeadline);
+  EXPECT_EQ(fake->calls(), 1);
+}
+
+TEST(AdmissionServiceImageFacts, SlowRegistryIsCutOffAtTheDeadline) {
+  auto fake = std::make_shared<testutil::FakeRegistry>();
+  fake->add("ghcr.io/acme/app:1", "1000");
+  fake->holdUntilConcurrent(2);  // never reached: the single fetch waits out its deadline
+  auto service = serviceWithRegistry(
+      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})}, fake);
+  const auto outcome = service.review(podReview(openPod({"ghcr.io/acme/app:1"})).dump(),
+                                      Deadline::after(std::chrono::milliseconds(200)));
+  ASSERT_TRUE(outcome.answered);
+  // Either the fetch gave up at its deadline or the service stopped waiting: both deny under Deny.
+  EXPECT_FALSE(outcome.allowed);
+}
+
+}  // namespace
+}  // namespace imagegate::service

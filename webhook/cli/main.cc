@@ -17,12 +17,13 @@ constexpr const char* kUsage =
     "  serve          serve the validating webhook over HTTPS (POST /validate)\n"
     "  review [FILE]  answer one AdmissionReview from FILE or stdin, as the server would\n"
     "  policy lint P  check the policy file or directory P\n"
+    "  check IMAGE... fetch images from their registries and evaluate the image-level rules\n"
     "\n"
     "  imagegate <command> --help   options of a command\n"
     "  imagegate --version\n"
     "\n"
     "exit codes: 0 success, 1 policy violations (review denied), 2 usage or configuration "
-    "error\n";
+    "error, 3 (check) an image could not be fetched\n";
 
 }  // namespace
 
@@ -47,6 +48,7 @@ int main(int argc, char** argv) {
     if (command == "serve") return serveCommand(rest);
     if (command == "review") return reviewCommand(rest);
     if (command == "policy") return policyCommand(rest);
+    if (command == "check") return checkCommand(rest);
   } catch (const std::exception& e) {
     // Subcommands report expected failures themselves; this is the last line of defence.
     std::cerr << "imagegate: " << e.what() << "\n";

@@ -5,7 +5,9 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/registry_setup.h"
 #include "common/deadline.h"
+#include "common/error.h"
 #include "common/log.h"
 #include "service/admission_service.h"
 
@@ -15,7 +17,7 @@ namespace {
 namespace po = boost::program_options;
 
 constexpr const char* kUsage =
-    "usage: imagegate review [--policy PATH] [FILE|-]\n"
+    "usage: imagegate review [--policy PATH] [--registry-config FILE] [FILE|-]\n"
     "\n"
     "Answers one AdmissionReview (from FILE, or stdin when FILE is '-' or absent) exactly as\n"
     "POST /validate would, and prints the response body on stdout.\n"
@@ -43,6 +45,8 @@ int reviewCommand(const std::vector<std::string>& args) {
       "policy", po::value<std::string>()->default_value(defaultPolicyPath(), "policies if present"),
       "policy file or directory")("log-level", po::value<std::string>()->default_value("error"),
                                   "debug, info, warn or error (logs go to stderr)")(
+      "registry-config", po::value<std::string>()->default_value(""),
+      "registry settings YAML (platform, credentials, CAs, timeouts)")(
       "input", po::value<std::string>()->default_value("-"), "AdmissionReview file, or -");
   po::positional_options_description positional;
   positional.add("input", 1);
@@ -78,7 +82,16 @@ int reviewCommand(const std::vector<std::string>& args) {
   const auto policies = loadPoliciesOrReport(policyPath);
   if (!policies) return kExitUsage;
 
-  const service::AdmissionService service(policies, service::ServiceOptions{});
+  service::ServiceOptions serviceOptions;
+  try {
+    RegistrySetup setup = makeRegistry(vm["registry-config"].as<std::string>());
+    serviceOptions.registry = setup.registry;
+    serviceOptions.platform = setup.config.platform;
+  } catch (const Error& e) {
+    std::cerr << "imagegate review: " << e.what() << "\n";
+    return kExitUsage;
+  }
+  const service::AdmissionService service(policies, std::move(serviceOptions));
   const service::ReviewOutcome outcome = service.review(*body, Deadline::after(kReviewBudget));
   if (!outcome.answered) {
     std::cerr << "imagegate review: HTTP " << outcome.reply.status << ": " << outcome.reply.body;

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "cli/commands.h"
+#include "cli/registry_setup.h"
 #include "common/duration.h"
 #include "common/error.h"
 #include "common/log.h"
@@ -37,6 +38,8 @@ struct ServeFlags {
   std::string drainPeriod;
   std::string shutdownTimeout;
   std::string logLevel;
+  std::string registryConfig;
+  unsigned reviewThreads = 0;
 };
 
 po::options_description describeFlags(ServeFlags& flags) {
@@ -60,6 +63,10 @@ po::options_description describeFlags(ServeFlags& flags) {
       "after SIGTERM: keep serving this long with /readyz at 503")(
       "shutdown-timeout", po::value(&flags.shutdownTimeout)->default_value("15s"),
       "then: wait at most this long for in-flight requests")(
+      "registry-config", po::value(&flags.registryConfig)->default_value(""),
+      "registry settings YAML (platform, credentials, CAs, timeouts); see README")(
+      "review-threads", po::value(&flags.reviewThreads)->default_value(64),
+      "reviews in flight at once (they may wait on registries)")(
       "log-level", po::value(&flags.logLevel)->default_value("info"),
       "debug, info, warn or error (one request line per request at debug)");
   return options;
@@ -119,6 +126,10 @@ server::ServerOptions serverOptions(const ServeFlags& flags) {
   options.maxBodyBytes = flags.maxRequestBytes;
   options.maxConnections = flags.maxConnections;
   options.threads = flags.threads;
+  if (flags.reviewThreads == 0 || flags.reviewThreads > 1024) {
+    throw Error("--review-threads must be between 1 and 1024");
+  }
+  options.reviewThreads = flags.reviewThreads;
   options.readTimeout = durationFlag("read-timeout", flags.readTimeout, false);
   options.drainPeriod = durationFlag("drain-period", flags.drainPeriod, true);
   options.shutdownTimeout = durationFlag("shutdown-timeout", flags.shutdownTimeout, true);
@@ -145,7 +156,16 @@ int serve(const ServeFlags& flags) {
   log::info("policies loaded",
             {{"path", flags.policyPath}, {"policies", policies->policies.size()}});
 
-  const service::AdmissionService service(policies, service::ServiceOptions{});
+  service::ServiceOptions serviceOptions;
+  try {
+    RegistrySetup setup = makeRegistry(flags.registryConfig);
+    serviceOptions.registry = setup.registry;
+    serviceOptions.platform = setup.config.platform;
+  } catch (const Error& e) {
+    std::cerr << "imagegate serve: " << e.what() << "\n";
+    return kExitUsage;
+  }
+  const service::AdmissionService service(policies, std::move(serviceOptions));
   std::unique_ptr<server::Server> server;
   try {
     server = std::make_unique<server::Server>(std::move(options),

@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
+#include <functional>
 #include <map>
 #include <variant>
 
 #include "common/glob.h"
+#include "common/quantity.h"
 #include "policy/label_selector.h"
 #include "registry/image_ref.h"
 
@@ -21,7 +24,8 @@ using registry::ImageRef;
 struct Subject {
   const Container* container = nullptr;
   std::optional<ImageRef> image;
-  std::string imageProblem;  ///< InvalidReference message when `image` is unset.
+  std::string imageProblem;             ///< InvalidReference message when `image` is unset.
+  const ImageLookup* lookup = nullptr;  ///< Registry facts, when they were fetched.
 };
 
 /// What a rule concluded about its target, before the policy/rule/container are attached.
@@ -35,6 +39,7 @@ struct Finding {
 struct Target {
   const PodSpec& pod;
   const Subject* subject = nullptr;
+  OnFetchError onFetchError = OnFetchError::kDeny;
 };
 
 Finding pass() { return {}; }
@@ -83,6 +88,60 @@ Effective<T> effective(const std::optional<T>& containerValue, const std::option
   return {podValue, podValue.has_value()};
 }
 
+/// A rule that needs registry facts it does not have: the policy's onFetchError decides.
+Finding unresolved(const Target& target, const std::string& why) {
+  if (target.onFetchError == OnFetchError::kAllow) {
+    return {RuleStatus::kWarning, "not checked: " + why + " (allowed by onFetchError: Allow)", ""};
+  }
+  return {RuleStatus::kError, why,
+          "make the image readable by imagegate (registry reachable, credentials configured), "
+          "or set onFetchError: Allow on the policy"};
+}
+
+Finding withImage(const Target& target, const std::function<Finding(const ImageRef&)>& rule);
+
+/// Runs `rule` on the image's registry facts, or applies onFetchError when there are none.
+Finding withFacts(const Target& target,
+                  const std::function<Finding(const registry::ImageFacts&)>& rule) {
+  return withImage(target, [&](const ImageRef& image) {
+    const ImageLookup* lookup = target.subject->lookup;
+    if (lookup == nullptr) {
+      return unresolved(target, "no registry facts were fetched for " + image.str());
+    }
+    if (!lookup->facts) return unresolved(target, lookup->error);
+    return rule(*lookup->facts);
+  });
+}
+
+bool isAllDigits(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(),
+                                      [](unsigned char c) { return std::isdigit(c) != 0; });
+}
+
+/// The image config's USER ("", "root", "0", "0:0", "1000:1000", "app") when the pod leaves the
+/// user to the image. `why` says how the pod left it open.
+Finding judgeImageUser(const std::string& user, const std::string& why, const Target& target) {
+  const std::string name = user.substr(0, user.find(':'));
+  const std::string remediation =
+      "set USER to a non-zero UID in the image's final stage (e.g. USER 65532:65532), or set "
+      "securityContext.runAsUser to a non-zero UID and runAsNonRoot: true";
+  if (name.empty() || name == "root") {
+    return fail("runs as root: " + why + " and the image's USER is " +
+                    (user.empty() ? std::string("not set (root)") : "\"" + user + "\""),
+                remediation);
+  }
+  if (isAllDigits(name)) {
+    if (name.find_first_not_of('0') == std::string::npos) {
+      return fail("runs as root: " + why + " and the image's USER is \"" + user + "\"",
+                  remediation);
+    }
+    return pass();
+  }
+  return unresolved(target, "the image's USER \"" + user +
+                                "\" is a name; resolving it to a UID needs the image's "
+                                "/etc/passwd, which imagegate does not inspect yet");
+}
+
 Finding runsAsRoot(const PodSpec& pod, bool fromPod) {
   if (!fromPod) {
     return fail("runs as root: securityContext.runAsUser is 0",
@@ -103,14 +162,15 @@ Finding check(const RunAsNonRoot&, const Target& target) {
   // when runAsNonRoot is true, so that is what we require.
   const auto nonRoot = effective(container.securityContext.runAsNonRoot, podContext.runAsNonRoot);
   if (nonRoot.value == true) return pass();
-  std::string why = "runAsUser is not set and neither is runAsNonRoot";
+  std::string why = "runAsUser and runAsNonRoot are not set";
   if (nonRoot.value) {
     why = (nonRoot.fromPod ? "the pod's " + podField(target.pod, "securityContext.runAsNonRoot")
                            : std::string("securityContext.runAsNonRoot")) +
           " is false and runAsUser is not set";
   }
-  return fail("may run as root: " + why + ", so the image's USER decides",
-              "set securityContext.runAsNonRoot: true and a non-zero runAsUser");
+  return withFacts(target, [&](const registry::ImageFacts& facts) {
+    return judgeImageUser(facts.imageConfig.user, why, target);
+  });
 }
 
 Finding check(const ReadOnlyRootFilesystem&, const Target& target) {
@@ -166,8 +226,7 @@ Finding check(const HostNamespaces& rule, const Target& target) {
 // Image rules
 
 /// Runs `rule` on the parsed image, or reports that the image cannot be judged.
-template <typename Rule>
-Finding withImage(const Target& target, Rule rule) {
+Finding withImage(const Target& target, const std::function<Finding(const ImageRef&)>& rule) {
   const Subject& subject = *target.subject;
   if (!subject.image) {
     return {RuleStatus::kError, subject.imageProblem,
@@ -236,24 +295,69 @@ Finding check(const ImageReference& rule, const Target& target) {
   });
 }
 
+std::string humanBytes(std::uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes);
+  std::size_t unit = 0;
+  while (value >= 1024.0 && unit + 1 < std::size(units)) {
+    value /= 1024.0;
+    ++unit;
+  }
+  char text[32];
+  std::snprintf(text, sizeof text, unit == 0 ? "%.0f %s" : "%.1f %s", value, units[unit]);
+  return text;
+}
+
+Finding check(const MaxImageSize& rule, const Target& target) {
+  return withFacts(target, [&](const registry::ImageFacts& facts) {
+    const std::uint64_t size = facts.compressedSize();
+    if (size <= rule.compressedBytes) return pass();
+    return fail("image " + describeImage(*target.subject) + " is " + humanBytes(size) +
+                    " compressed (" + std::to_string(facts.layers.size()) +
+                    " layers), over the limit of " + rule.compressedText,
+                "shrink the image: build a multi-stage image whose final stage holds only what "
+                "runs (e.g. a distroless or scratch base), or raise maxImageSize");
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Scoping and assembly
 
 bool isPodLevel(const RuleSpec& spec) { return std::holds_alternative<HostNamespaces>(spec); }
 
-std::vector<Subject> parseImages(const PodSpec& pod) {
+/// Rules that look only at the image, so `imagegate check` can run them without a pod.
+bool isImageLevel(const RuleSpec& spec) {
+  return std::holds_alternative<AllowedRegistries>(spec) ||
+         std::holds_alternative<DisallowedRegistries>(spec) ||
+         std::holds_alternative<ImageReference>(spec) ||
+         std::holds_alternative<MaxImageSize>(spec) || std::holds_alternative<RunAsNonRoot>(spec);
+}
+
+std::vector<Subject> parseImages(const PodSpec& pod, const ImageFactsMap& facts) {
   std::vector<Subject> subjects;
   subjects.reserve(pod.containers.size());
   for (const Container& container : pod.containers) {
-    Subject subject{&container, std::nullopt, ""};
+    Subject subject{&container, std::nullopt, "", nullptr};
     try {
       subject.image = registry::parseImageRef(container.image);
+      const auto found = facts.find(subject.image->str());
+      if (found != facts.end()) subject.lookup = &found->second;
     } catch (const registry::InvalidReference& e) {
       subject.imageProblem = e.what();
     }
     subjects.push_back(std::move(subject));
   }
   return subjects;
+}
+
+/// Whether `rule` will consult the registry facts of `subject`'s image.
+bool needsFacts(const RuleSpec& spec, const PodSpec& pod, const Subject& subject) {
+  if (!subject.image) return false;
+  if (std::holds_alternative<MaxImageSize>(spec)) return true;
+  if (!std::holds_alternative<RunAsNonRoot>(spec)) return false;
+  const auto& context = subject.container->securityContext;
+  if (effective(context.runAsUser, pod.securityContext.runAsUser).value) return false;
+  return effective(context.runAsNonRoot, pod.securityContext.runAsNonRoot).value != true;
 }
 
 /// An unparsable image cannot be shown to be outside the policy, so it stays in scope (fail
@@ -290,7 +394,7 @@ void evaluatePolicy(const Policy& policy, const PodSpec& pod, const std::vector<
   // A pod none of whose images the policy selects is not governed by it, pod-level rules included.
   if (inScope.empty()) return;
   const auto run = [&](const Rule& rule, const Subject* subject) {
-    const Target target{pod, subject};
+    const Target target{pod, subject, policy.onFetchError};
     Finding finding = std::visit([&](const auto& spec) { return check(spec, target); }, rule.spec);
     results.push_back(makeResult(policy, rule, subject, std::move(finding)));
   };
@@ -317,11 +421,52 @@ bool policyMatchesObject(const Policy& policy, const AdmissionRequest& request) 
   return selectorMatches(policy.match.objectSelector, object ? object->labels : kNoLabels);
 }
 
-std::vector<RuleResult> evaluate(const PolicySet& policies, const AdmissionRequest& request) {
+std::set<std::string> imagesNeedingFacts(const PolicySet& policies,
+                                         const AdmissionRequest& request) {
+  std::set<std::string> images;
+  if (!request.object || !request.object->podSpec) return images;
+  const PodSpec& pod = *request.object->podSpec;
+  const std::vector<Subject> subjects = parseImages(pod, {});
+  for (const Policy& policy : policies.policies) {
+    if (!policyMatchesObject(policy, request)) continue;
+    for (const Subject& subject : subjects) {
+      if (!imageInScope(policy.match, subject)) continue;
+      for (const Rule& rule : policy.rules) {
+        if (needsFacts(rule.spec, pod, subject)) images.insert(subject.image->str());
+      }
+    }
+  }
+  return images;
+}
+
+std::vector<RuleResult> evaluateImage(const PolicySet& policies, const ImageRef& image,
+                                      const ImageLookup& lookup) {
+  // A bare container with no securityContext: the image alone decides every image-level rule.
+  admission::Container container;
+  container.name = image.str();
+  container.image = image.str();
+  const PodSpec pod;
+  const Subject subject{&container, image, "", &lookup};
+  std::vector<RuleResult> results;
+  for (const Policy& policy : policies.policies) {
+    if (!imageInScope(policy.match, subject)) continue;
+    for (const Rule& rule : policy.rules) {
+      if (!isImageLevel(rule.spec)) continue;
+      const Target target{pod, &subject, policy.onFetchError};
+      Finding finding =
+          std::visit([&](const auto& spec) { return check(spec, target); }, rule.spec);
+      results.push_back(makeResult(policy, rule, &subject, std::move(finding)));
+    }
+  }
+  return results;
+}
+
+std::vector<RuleResult> evaluate(const PolicySet& policies, const AdmissionRequest& request,
+                                 const ImageFactsMap& facts) {
   std::vector<RuleResult> results;
   if (!request.object || !request.object->podSpec) return results;
   const PodSpec& pod = *request.object->podSpec;
-  const std::vector<Subject> subjects = parseImages(pod);
+  const std::vector<Subject> subjects = parseImages(pod, facts);
   for (const Policy& policy : policies.policies) {
     if (policyMatchesObject(policy, request)) evaluatePolicy(policy, pod, subjects, results);
   }

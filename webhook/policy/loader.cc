@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "common/glob.h"
+#include "common/quantity.h"
 #include "policy/label_selector.h"
 
 namespace imagegate::policy {
@@ -277,10 +278,12 @@ constexpr std::string_view kAllowedRegistries = "allowedRegistries";
 constexpr std::string_view kDisallowedRegistries = "disallowedRegistries";
 constexpr std::string_view kImageReference = "imageReference";
 constexpr std::string_view kHostNamespaces = "hostNamespaces";
+constexpr std::string_view kMaxImageSize = "maxImageSize";
 
 const std::vector<std::string_view> kRuleTypes{
     kRunAsNonRoot,      kReadOnlyRootFilesystem, kPrivileged,     kAllowPrivilegeEscalation,
-    kAllowedRegistries, kDisallowedRegistries,   kImageReference, kHostNamespaces};
+    kAllowedRegistries, kDisallowedRegistries,   kImageReference, kHostNamespaces,
+    kMaxImageSize};
 
 /// Reads `{allowed: bool}`; absent or null means not allowed.
 bool readAllowed(const Fields& rule, std::string_view type) {
@@ -306,6 +309,27 @@ ImageReference readImageReference(const Fields& rule) {
   return spec;
 }
 
+MaxImageSize readMaxImageSize(const Fields& rule) {
+  const Fields body = rule.sub(kMaxImageSize, Fields::Keys{"compressed"});
+  MaxImageSize spec;
+  const auto compressed = body.string("compressed");
+  if (!compressed) {
+    body.report(body.mark(), body.pathOf("compressed") + " is required, e.g. compressed: 200Mi");
+    return spec;
+  }
+  const auto bytes = parseByteQuantity(compressed->text);
+  if (!bytes || *bytes == 0) {
+    body.report(compressed->mark, body.pathOf("compressed") +
+                                      " must be a positive quantity such as "
+                                      "500Mi or 1Gi (suffixes Ki Mi Gi Ti, k M G T), got \"" +
+                                      compressed->text + "\"");
+    return spec;
+  }
+  spec.compressedBytes = *bytes;
+  spec.compressedText = compressed->text;
+  return spec;
+}
+
 /// Rule types without options accept `{}` or null and report any field.
 template <typename Spec>
 Spec readEmptyBody(const Fields& rule, std::string_view type) {
@@ -326,6 +350,7 @@ RuleSpec readRuleSpec(const Fields& rule, std::string_view type) {
   if (type == kDisallowedRegistries) {
     return DisallowedRegistries{readRegistryPatterns(rule, type, "")};
   }
+  if (type == kMaxImageSize) return readMaxImageSize(rule);
   return readImageReference(rule);
 }
 
@@ -489,6 +514,15 @@ Action readAction(const Fields& spec) {
   return Action::kEnforce;
 }
 
+OnFetchError readOnFetchError(const Fields& spec) {
+  const auto value = spec.string("onFetchError");
+  if (!value || value->text == "Deny") return OnFetchError::kDeny;
+  if (value->text == "Allow") return OnFetchError::kAllow;
+  spec.report(value->mark,
+              spec.pathOf("onFetchError") + " must be Deny or Allow, got \"" + value->text + "\"");
+  return OnFetchError::kDeny;
+}
+
 void checkConstant(const Fields& top, std::string_view key, std::string_view expected) {
   const auto value = top.string(key);
   if (!value) {
@@ -533,9 +567,11 @@ std::optional<ParsedPolicy> readPolicy(const YAML::Node& document, Diagnostics& 
   parsed.policy.sourceFile = diag.file();
   const auto specNode = top.required("spec");
   if (specNode) {
-    const Fields spec(*specNode, "spec", Fields::Keys{"action", "match", "rules"}, diag);
+    const Fields spec(*specNode, "spec", Fields::Keys{"action", "onFetchError", "match", "rules"},
+                      diag);
     if (spec.ok()) {
       parsed.policy.action = readAction(spec);
+      parsed.policy.onFetchError = readOnFetchError(spec);
       parsed.policy.match = readMatch(spec);
       parsed.policy.rules = readRules(spec);
     }

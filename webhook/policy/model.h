@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <variant>
@@ -61,19 +62,31 @@ struct HostNamespaces {  ///< hostNamespaces: {allowed: false}
   bool allowed = false;
 };
 
-using RuleSpec =
-    std::variant<RunAsNonRoot, ReadOnlyRootFilesystem, Privileged, AllowPrivilegeEscalation,
-                 AllowedRegistries, DisallowedRegistries, ImageReference, HostNamespaces>;
+struct MaxImageSize {                 ///< maxImageSize: {compressed: 200Mi}
+  std::uint64_t compressedBytes = 0;  ///< Limit on the sum of the manifest's layer sizes.
+  std::string compressedText;         ///< As written, for messages.
+};
+
+using RuleSpec = std::variant<RunAsNonRoot, ReadOnlyRootFilesystem, Privileged,
+                              AllowPrivilegeEscalation, AllowedRegistries, DisallowedRegistries,
+                              ImageReference, HostNamespaces, MaxImageSize>;
 
 struct Rule {
   std::string name;
   RuleSpec spec;
 };
 
+/// What happens when a rule needs image facts (config, sizes) that cannot be fetched.
+enum class OnFetchError {
+  kDeny,   ///< The rule fails with the registry error (a denial under Enforce).
+  kAllow,  ///< The rule passes with a warning naming the registry error.
+};
+
 struct Policy {
   std::string name;
   std::string sourceFile;  ///< Where it was loaded from, for messages.
   Action action = Action::kEnforce;
+  OnFetchError onFetchError = OnFetchError::kDeny;
   Match match;
   std::vector<Rule> rules;
 };

@@ -11,6 +11,7 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -202,6 +203,7 @@ class Session;
 struct Shared {
   ServerOptions options;
   ReviewHandler handler;
+  std::unique_ptr<net::thread_pool> reviewPool;  ///< Null when reviews run on the I/O strand.
   std::shared_ptr<ssl::context> tls;
   std::atomic<bool> draining{false};  ///< /readyz says 503; responses close their connection.
   std::atomic<bool> closing{false};   ///< Acceptor closed: finish in-flight requests only.
@@ -337,8 +339,23 @@ class Session : public std::enable_shared_from_this<Session> {
       respond(std::move(*pendingReply_));
       return;
     }
+    if (shared_->reviewPool && splitTarget(sv(parser_->get().target())).path == "/validate") {
+      reviewOffStrand();
+      return;
+    }
     respond(route(parser_->get(), shared_->handler, shared_->options.defaultReviewTimeout,
                   shared_->draining));
+  }
+
+  /// Runs the review on the review pool, then answers back on this connection's strand. Nothing
+  /// else touches the parser meanwhile: the connection reads nothing until it has answered.
+  void reviewOffStrand() {
+    net::post(*shared_->reviewPool, [self = shared_from_this()] {
+      Reply reply = callHandler(self->shared_->handler, self->parser_->get(),
+                                self->shared_->options.defaultReviewTimeout);
+      net::post(self->stream_.get_executor(),
+                [self, reply = std::move(reply)]() mutable { self->respond(std::move(reply)); });
+    });
   }
 
   void onReadError(const beast::error_code& ec) {
@@ -576,6 +593,9 @@ class Server::Impl {
     shared_->tls = makeTlsContext(options.certFile, options.keyFile);
     tcp::acceptor acceptor = bindAcceptor(ioc_, options);
     port_ = acceptor.local_endpoint().port();
+    if (options.reviewThreads > 0) {
+      shared_->reviewPool = std::make_unique<net::thread_pool>(options.reviewThreads);
+    }
     shared_->options = std::move(options);
     shared_->handler = std::move(handler);
     listener_ = std::make_shared<Listener>(ioc_, std::move(acceptor), shared_);
@@ -599,6 +619,8 @@ class Server::Impl {
     for (unsigned i = 1; i < threads; ++i) workers.emplace_back([this] { ioc_.run(); });
     ioc_.run();
     for (auto& worker : workers) worker.join();
+    // Reviews still running past the shutdown timeout finish within their own deadlines.
+    if (shared_->reviewPool) shared_->reviewPool->join();
     log::info("imagegate stopped");
   }
 

@@ -25,7 +25,10 @@ struct ServerOptions {
   std::string keyFile;
   std::size_t maxBodyBytes = 4 * 1024 * 1024;
   std::size_t maxConnections = 1024;
-  unsigned threads = 0;                                    ///< 0: one per core.
+  unsigned threads = 0;  ///< 0: one per core.
+  /// Threads that run the ReviewHandler off the I/O threads, because reviews may wait on
+  /// registries. 0 runs reviews on the connection's I/O strand (pure CPU handlers only).
+  unsigned reviewThreads = 0;
   std::chrono::milliseconds readTimeout{10'000};           ///< Handshake, headers and body.
   std::chrono::milliseconds defaultReviewTimeout{10'000};  ///< When no ?timeout= is given.
   std::chrono::milliseconds drainPeriod{0};  ///< After SIGTERM: /readyz 503, still serving.

@@ -1,5 +1,8 @@
 #include "service/admission_service.h"
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <future>
 #include <map>
 #include <utility>
 
@@ -77,6 +80,10 @@ Verdict verdictFor(const AdmissionRequest& request, const std::vector<RuleResult
   std::vector<const RuleResult*> denials;
   for (const RuleResult& result : results) {
     if (result.status == RuleStatus::kPass) continue;
+    if (result.status == RuleStatus::kWarning) {  // onFetchError: Allow, whatever the action
+      verdict.warnings.push_back(warningFor(result));
+      continue;
+    }
     switch (result.action) {
       case Action::kEnforce:
         denials.push_back(&result);
@@ -108,7 +115,9 @@ nlohmann::json findingsForLog(const std::vector<RuleResult>& results) {
                         {"action", r.action == Action::kEnforce ? "Enforce"
                                    : r.action == Action::kAudit ? "Audit"
                                                                 : "Warn"},
-                        {"status", r.status == RuleStatus::kFail ? "fail" : "error"},
+                        {"status", r.status == RuleStatus::kFail    ? "fail"
+                                   : r.status == RuleStatus::kError ? "error"
+                                                                    : "warning"},
                         {"container", r.container.value_or("")},
                         {"message", r.message}});
   }
@@ -144,13 +153,70 @@ ReviewOutcome answer(const admission::ReviewEnvelope& envelope, const std::strin
   return outcome;
 }
 
+/// Fetches the facts of every image in parallel on `pool`, waiting no longer than `deadline`.
+/// Fetches still running at the deadline are reported as timed out and finish in the
+/// background, bounded by their own deadline.
+policy::ImageFactsMap fetchAll(const std::set<std::string>& images, registry::Registry& registry,
+                               const registry::Platform& platform, boost::asio::thread_pool& pool,
+                               Deadline deadline) {
+  std::map<std::string, std::future<registry::ImageFacts>> pending;
+  policy::ImageFactsMap facts;
+  for (const std::string& image : images) {
+    registry::ImageRef ref;
+    try {
+      ref = registry::parseImageRef(image);
+    } catch (const Error& e) {
+      facts[image].error = e.what();
+      continue;
+    }
+    auto task = std::make_shared<std::packaged_task<registry::ImageFacts()>>(
+        [&registry, ref, platform, deadline] {
+          return registry.fetchFacts(ref, platform, deadline);
+        });
+    pending.emplace(image, task->get_future());
+    boost::asio::post(pool, [task] { (*task)(); });
+  }
+  for (auto& [image, future] : pending) {
+    policy::ImageLookup& lookup = facts[image];
+    if (future.wait_until(deadline.at()) != std::future_status::ready) {
+      lookup.error = "timed out fetching " + image + " within the admission deadline";
+      continue;
+    }
+    try {
+      lookup.facts = future.get();
+    } catch (const std::exception& e) {
+      lookup.error = e.what();
+    }
+  }
+  return facts;
+}
+
 }  // namespace
 
 AdmissionService::AdmissionService(std::shared_ptr<const policy::PolicySet> policies,
                                    ServiceOptions options)
-    : policies_(std::move(policies)), options_(std::move(options)) {}
+    : policies_(std::move(policies)), options_(std::move(options)) {
+  if (options_.registry) {
+    fetchPool_ =
+        std::make_unique<boost::asio::thread_pool>(std::max<std::size_t>(1, options_.fetchThreads));
+  }
+}
 
-ReviewOutcome AdmissionService::review(std::string_view body, Deadline /*deadline*/) const {
+AdmissionService::~AdmissionService() {
+  if (fetchPool_) fetchPool_->join();
+}
+AdmissionService::AdmissionService(AdmissionService&&) noexcept = default;
+AdmissionService& AdmissionService::operator=(AdmissionService&&) noexcept = default;
+
+policy::ImageFactsMap AdmissionService::fetchFacts(const AdmissionRequest& request,
+                                                   Deadline deadline) const {
+  const std::set<std::string> images = policy::imagesNeedingFacts(*policies_, request);
+  if (images.empty() || !options_.registry) return {};
+  const Deadline fetchDeadline(deadline.at() - options_.answerMargin);
+  return fetchAll(images, *options_.registry, options_.platform, *fetchPool_, fetchDeadline);
+}
+
+ReviewOutcome AdmissionService::review(std::string_view body, Deadline deadline) const {
   admission::DecodedReview decoded;
   try {
     decoded = admission::decodeReview(body, options_.decodeLimits);
@@ -174,7 +240,8 @@ ReviewOutcome AdmissionService::review(std::string_view body, Deadline /*deadlin
   }
 
   const auto& request = std::get<AdmissionRequest>(decoded.request);
-  const std::vector<RuleResult> results = policy::evaluate(*policies_, request);
+  const std::vector<RuleResult> results =
+      policy::evaluate(*policies_, request, fetchFacts(request, deadline));
   const Verdict verdict = verdictFor(request, results);
   logDecision(request, verdict, results);
   std::size_t violations = 0;

@@ -1,12 +1,19 @@
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string_view>
 
 #include "admission/review.h"
 #include "common/deadline.h"
 #include "common/http_reply.h"
+#include "policy/evaluator.h"
 #include "policy/model.h"
+#include "registry/registry.h"
+
+namespace boost::asio {
+class thread_pool;
+}
 
 // Orchestrates one review: decode -> evaluate -> verdict -> encode. Used by both the HTTPS
 // server and `imagegate review`, so both give byte-identical answers.
@@ -14,6 +21,13 @@ namespace imagegate::service {
 
 struct ServiceOptions {
   admission::DecodeLimits decodeLimits;
+  /// Where image facts come from; null means none are fetched and rules that need them are
+  /// judged by each policy's onFetchError.
+  registry::RegistryPtr registry;
+  registry::Platform platform;    ///< Platform picked from multi-arch image indexes.
+  std::size_t fetchThreads = 16;  ///< Images fetched at once, across all reviews.
+  /// Time kept back from the review's deadline to evaluate and answer after fetching.
+  std::chrono::milliseconds answerMargin{250};
 };
 
 struct ReviewOutcome {
@@ -26,13 +40,21 @@ struct ReviewOutcome {
 class AdmissionService {
  public:
   AdmissionService(std::shared_ptr<const policy::PolicySet> policies, ServiceOptions options);
+  ~AdmissionService();
+  AdmissionService(AdmissionService&&) noexcept;
+  AdmissionService& operator=(AdmissionService&&) noexcept;
 
   /// Never throws for bad input: every problem becomes an HTTP error or a denial.
   ReviewOutcome review(std::string_view body, Deadline deadline) const;
 
  private:
+  /// The image facts the request's rules need, fetched in parallel within `deadline`.
+  policy::ImageFactsMap fetchFacts(const admission::AdmissionRequest& request,
+                                   Deadline deadline) const;
+
   std::shared_ptr<const policy::PolicySet> policies_;
   ServiceOptions options_;
+  std::unique_ptr<boost::asio::thread_pool> fetchPool_;  ///< Only when a registry is set.
 };
 
 }  // namespace imagegate::service

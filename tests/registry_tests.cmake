@@ -1,0 +1,22 @@
+# Registry client tests: pure parsers and protocol logic (unit), and a real docker-registry
+# (integration, below).
+imagegate_test(registry_digest_test SOURCES unit/registry_digest_test.cc DEPS imagegate_registry)
+imagegate_test(registry_url_test SOURCES unit/registry_url_test.cc DEPS imagegate_registry)
+imagegate_test(registry_manifest_test SOURCES unit/registry_manifest_test.cc DEPS imagegate_registry)
+imagegate_test(registry_auth_test SOURCES unit/registry_auth_test.cc DEPS imagegate_registry)
+imagegate_test(registry_config_test SOURCES unit/registry_config_test.cc DEPS imagegate_registry)
+imagegate_test(registry_distribution_test SOURCES unit/registry_distribution_test.cc
+  DEPS imagegate_registry)
+imagegate_test(registry_http_client_test SOURCES unit/registry_http_client_test.cc
+  DEPS imagegate_registry)
+
+# The integration test starts real registries (tests/fixtures/registry) once per suite and builds
+# the test images once per run, so it is one CTest test running the whole binary: with
+# gtest_discover_tests (imagegate_test) every case would be its own process and would build the
+# images and start and fill a registry again, ten times the run time.
+add_executable(registry_integration_test integration/registry_integration_test.cc)
+target_link_libraries(registry_integration_test PRIVATE
+  imagegate_registry GTest::gtest GTest::gmock imagegate_warnings)
+target_compile_definitions(registry_integration_test PRIVATE IMAGEGATE_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+add_test(NAME registry_integration_test COMMAND registry_integration_test)
+set_tests_properties(registry_integration_test PROPERTIES LABELS integration TIMEOUT 900)

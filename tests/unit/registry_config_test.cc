@@ -1,0 +1,129 @@
+#include "registry/registry_config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace imagegate::registry {
+namespace {
+
+using std::chrono::milliseconds;
+using ::testing::HasSubstr;
+
+RegistryConfig parse(const std::string& yaml) { return RegistryConfig::parse(yaml, "reg.yaml"); }
+
+std::string parseError(const std::string& yaml) {
+  try {
+    parse(yaml);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "accepted:\n" << yaml;
+  return "";
+}
+
+TEST(RegistryConfig, FullExample) {
+  const RegistryConfig config = parse(R"(
+platform: linux/arm64/v8                       # default platform for image indexes
+dockerConfig: /etc/imagegate/docker/config.json
+timeouts: {connect: 1500ms, request: 1m}
+registries:
+  - host: Registry.Internal:5000
+    caFile: /etc/imagegate/ca/registry.crt
+    insecure: false
+  - host: 127.0.0.1:5000
+    insecure: true
+)");
+  EXPECT_EQ(config.platform.str(), "linux/arm64/v8");
+  EXPECT_EQ(config.dockerConfig, "/etc/imagegate/docker/config.json");
+  EXPECT_EQ(config.connectTimeout, milliseconds(1500));
+  EXPECT_EQ(config.requestTimeout, milliseconds(60000));
+  ASSERT_EQ(config.registries.size(), 2u);
+  EXPECT_EQ(config.registries[0].host, "registry.internal:5000");
+  EXPECT_EQ(config.registries[0].caFile, "/etc/imagegate/ca/registry.crt");
+  EXPECT_FALSE(config.registries[0].insecure);
+  EXPECT_TRUE(config.registries[1].insecure);
+  ASSERT_NE(config.find("REGISTRY.internal:5000"), nullptr);
+  EXPECT_EQ(config.find("127.0.0.1:5000")->host, "127.0.0.1:5000");
+  EXPECT_EQ(config.find("127.0.0.1"), nullptr);
+}
+
+TEST(RegistryConfig, DefaultsForEmptyOrPartialFiles) {
+  for (const std::string yaml : {"", "# nothing\n", "---\n", "timeouts: {connect: 3s}\n"}) {
+    const RegistryConfig config = parse(yaml);
+    EXPECT_EQ(config.platform.str(), "linux/amd64");
+    EXPECT_EQ(config.dockerConfig, "");
+    EXPECT_EQ(config.requestTimeout, milliseconds(5000));
+    EXPECT_TRUE(config.registries.empty());
+  }
+  EXPECT_EQ(parse("timeouts: {connect: 3s}").connectTimeout, milliseconds(3000));
+  EXPECT_TRUE(parse("registries: []").registries.empty());
+  EXPECT_TRUE(parse("registries:").registries.empty());
+}
+
+TEST(RegistryConfig, UnknownFieldsWithLineAndColumn) {
+  EXPECT_EQ(parseError("platform: linux/amd64\nplatfrom: linux/arm64\n"),
+            "reg.yaml:2:1: unknown field \"platfrom\" in the registry config (allowed: platform, "
+            "dockerConfig, timeouts, registries)");
+  EXPECT_THAT(parseError("timeouts:\n  connect: 2s\n  read: 5s\n"),
+              HasSubstr("reg.yaml:3:3: unknown field \"read\" in timeouts"));
+  EXPECT_THAT(parseError("registries:\n  - host: a:5000\n    ca_file: /x\n"),
+              HasSubstr("reg.yaml:3:5: unknown field \"ca_file\" in registries entry"));
+}
+
+TEST(RegistryConfig, WrongTypesAndValues) {
+  EXPECT_THAT(parseError("platform: linux\n"), HasSubstr("reg.yaml:1:11: invalid platform"));
+  EXPECT_THAT(parseError("platform: [linux, amd64]\n"),
+              HasSubstr("reg.yaml:1:11: platform must be a string"));
+  EXPECT_THAT(parseError("timeouts: {connect: 2}\n"),
+              HasSubstr("reg.yaml:1:21: timeouts.connect \"2\" is not a positive duration"));
+  EXPECT_THAT(parseError("timeouts: {request: 0s}\n"), HasSubstr("timeouts.request"));
+  EXPECT_THAT(parseError("timeouts: {request: -5s}\n"), HasSubstr("timeouts.request"));
+  EXPECT_THAT(parseError("timeouts: 5s\n"), HasSubstr("reg.yaml:1:11: timeouts must be a mapping"));
+  EXPECT_THAT(parseError("registries: {host: a}\n"), HasSubstr("registries must be a list"));
+  EXPECT_THAT(parseError("registries:\n  - caFile: /x\n"),
+              HasSubstr("reg.yaml:2:5: registries entry has no host"));
+  EXPECT_THAT(parseError("registries:\n  - host: https://a.example/v2\n"),
+              HasSubstr("reg.yaml:2:11: host \"https://a.example/v2\" must be host[:port]"));
+  EXPECT_THAT(parseError("registries:\n  - host: a:5000\n    insecure: maybe\n"),
+              HasSubstr("reg.yaml:3:15: insecure must be true or false"));
+  EXPECT_THAT(parseError("registries:\n  - host: a:5000\n  - host: A:5000\n"),
+              HasSubstr("reg.yaml:3:5: registry \"a:5000\" is listed twice"));
+  EXPECT_THAT(parseError("dockerConfig: ''\n"), HasSubstr("dockerConfig must not be empty"));
+  EXPECT_THAT(parseError("- a\n- b\n"),
+              HasSubstr("reg.yaml:1:1: the registry config must be a mapping"));
+}
+
+TEST(RegistryConfig, SyntaxErrorsHaveLineAndColumn) {
+  EXPECT_THAT(parseError("platform: linux/amd64\ntimeouts: {connect: 2s\n"),
+              HasSubstr("reg.yaml:"));
+  EXPECT_THAT(parseError("a: [\n"), HasSubstr("reg.yaml:"));
+}
+
+TEST(RegistryConfig, LoadResolvesRelativePaths) {
+  const auto dir = std::filesystem::temp_directory_path() / "imagegate-registry-config-test";
+  std::filesystem::create_directories(dir);
+  const auto path = (dir / "registry.yaml").string();
+  std::ofstream(path)
+      << "dockerConfig: docker/config.json\nregistries:\n"
+         "  - host: r:1\n    caFile: /abs/ca.crt\n  - host: r:2\n    caFile: ca.crt\n";
+  const RegistryConfig config = RegistryConfig::load(path);
+  EXPECT_EQ(config.dockerConfig, (dir / "docker/config.json").string());
+  EXPECT_EQ(config.registries[0].caFile, "/abs/ca.crt");
+  EXPECT_EQ(config.registries[1].caFile, (dir / "ca.crt").string());
+
+  std::ofstream(path) << "platform: linux/amd64\nbogus: 1\n";
+  try {
+    RegistryConfig::load(path);
+    ADD_FAILURE() << "accepted an unknown field";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr(path + ":2:1: unknown field \"bogus\""));
+  }
+  EXPECT_THROW(RegistryConfig::load((dir / "missing.yaml").string()), Error);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace imagegate::registry

@@ -1,0 +1,89 @@
+#include "cache/caching_registry.h"
+
+#include <optional>
+#include <utility>
+
+namespace imagegate::cache {
+namespace {
+
+std::string cacheKey(const registry::ImageRef& ref, const registry::Platform& platform) {
+  return ref.str() + "|" + platform.str();
+}
+
+}  // namespace
+
+CachingRegistry::CachingRegistry(registry::RegistryPtr inner, CacheOptions options)
+    : inner_(std::move(inner)), options_(options) {}
+
+std::size_t CachingRegistry::size() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return entries_.size();
+}
+
+registry::ImageFacts CachingRegistry::fetchFacts(const registry::ImageRef& ref,
+                                                 const registry::Platform& platform,
+                                                 Deadline deadline) {
+  const std::string key = cacheKey(ref, platform);
+  std::optional<std::promise<registry::ImageFacts>> owned;
+  const std::shared_future<registry::ImageFacts> facts = lookupOrStart(key, ref, owned);
+  if (owned) {
+    // This caller owns the fetch and runs it on its own thread; others wait on the future.
+    try {
+      owned->set_value(inner_->fetchFacts(ref, platform, deadline));
+    } catch (...) {
+      // Failures are not cached: the next review asks the registry again.
+      forget(key);
+      owned->set_exception(std::current_exception());
+    }
+    return facts.get();
+  }
+  if (facts.wait_until(deadline.at()) != std::future_status::ready) {
+    throw registry::FetchError(
+        registry::FetchError::Kind::kTimeout,
+        "timed out waiting for " + ref.str() + " to be fetched by a concurrent review");
+  }
+  return facts.get();
+}
+
+std::shared_future<registry::ImageFacts> CachingRegistry::lookupOrStart(
+    const std::string& key, const registry::ImageRef& ref,
+    std::optional<std::promise<registry::ImageFacts>>& owned) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto now = Clock::now();
+  auto found = entries_.find(key);
+  if (found != entries_.end() && found->second.expires > now) {
+    recency_.splice(recency_.begin(), recency_, found->second.recency);
+    return found->second.facts;
+  }
+  if (found != entries_.end()) {
+    recency_.erase(found->second.recency);
+    entries_.erase(found);
+  }
+  owned.emplace();
+  recency_.push_front(key);
+  Entry entry;
+  entry.facts = owned->get_future().share();
+  entry.expires = ref.digest.empty() ? now + options_.tagTtl : Clock::time_point::max();
+  entry.recency = recency_.begin();
+  const auto inserted = entries_.emplace(key, std::move(entry)).first;
+  std::shared_future<registry::ImageFacts> facts = inserted->second.facts;
+  evictOverflow();
+  return facts;
+}
+
+void CachingRegistry::forget(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto found = entries_.find(key);
+  if (found == entries_.end()) return;
+  recency_.erase(found->second.recency);
+  entries_.erase(found);
+}
+
+void CachingRegistry::evictOverflow() {
+  while (entries_.size() > options_.maxEntries && !recency_.empty()) {
+    entries_.erase(recency_.back());
+    recency_.pop_back();
+  }
+}
+
+}  // namespace imagegate::cache

@@ -1,0 +1,205 @@
+#include <boost/program_options.hpp>
+#include <future>
+#include <iomanip>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/registry_setup.h"
+#include "common/error.h"
+#include "policy/evaluator.h"
+
+namespace imagegate::cli {
+namespace {
+
+namespace po = boost::program_options;
+using policy::RuleResult;
+using policy::RuleStatus;
+
+constexpr const char* kUsage =
+    "usage: imagegate check [--policy PATH] [--platform OS/ARCH[/VARIANT]]\n"
+    "                       [--registry-config FILE] [--output table|json] IMAGE...\n"
+    "\n"
+    "Fetches each image's manifest and config from its registry and evaluates the image-level\n"
+    "rules (allowedRegistries, disallowedRegistries, imageReference, maxImageSize, and\n"
+    "runAsNonRoot on the image's USER) of every policy whose images select it.\n"
+    "Exit code 0 all pass, 1 an Enforce policy is violated, 2 usage or configuration error,\n"
+    "3 an image could not be fetched.\n";
+
+// The same budget a review gets when the API server sends no ?timeout=.
+constexpr auto kCheckBudget = std::chrono::seconds(30);
+
+struct ImageReport {
+  std::string written;
+  registry::ImageRef ref;
+  policy::ImageLookup lookup;
+  std::vector<RuleResult> results;
+};
+
+const char* statusWord(const RuleResult& r) {
+  if (r.status == RuleStatus::kPass) return "pass";
+  if (r.status == RuleStatus::kWarning || r.action != policy::Action::kEnforce) return "warn";
+  return r.status == RuleStatus::kFail ? "fail" : "error";
+}
+
+bool violates(const RuleResult& r) {
+  return r.action == policy::Action::kEnforce &&
+         (r.status == RuleStatus::kFail || r.status == RuleStatus::kError);
+}
+
+void printTable(const std::vector<ImageReport>& reports) {
+  for (const ImageReport& report : reports) {
+    std::cout << report.ref.str() << "\n";
+    if (report.lookup.facts) {
+      const auto& facts = *report.lookup.facts;
+      std::cout << "  digest " << facts.manifestDigest << "  platform " << facts.platform.str()
+                << "  user \"" << facts.imageConfig.user << "\"  compressed "
+                << facts.compressedSize() << " bytes\n";
+    } else {
+      std::cout << "  fetch failed: " << report.lookup.error << "\n";
+    }
+    if (report.results.empty()) std::cout << "  no policy selects this image\n";
+    for (const RuleResult& r : report.results) {
+      std::cout << "  " << std::left << std::setw(6) << statusWord(r) << r.policy << "/" << r.rule;
+      if (r.status != RuleStatus::kPass) std::cout << ": " << r.message;
+      if (r.status != RuleStatus::kPass && !r.remediation.empty()) {
+        std::cout << " (fix: " << r.remediation << ")";
+      }
+      std::cout << "\n";
+    }
+  }
+}
+
+void printJson(const std::vector<ImageReport>& reports) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const ImageReport& report : reports) {
+    nlohmann::json image = {{"image", report.written}, {"reference", report.ref.str()}};
+    if (report.lookup.facts) {
+      const auto& facts = *report.lookup.facts;
+      image["digest"] = facts.manifestDigest;
+      image["platform"] = facts.platform.str();
+      image["user"] = facts.imageConfig.user;
+      image["compressedSize"] = facts.compressedSize();
+    } else {
+      image["error"] = report.lookup.error;
+    }
+    image["results"] = nlohmann::json::array();
+    for (const RuleResult& r : report.results) {
+      image["results"].push_back({{"policy", r.policy},
+                                  {"rule", r.rule},
+                                  {"status", statusWord(r)},
+                                  {"message", r.message},
+                                  {"remediation", r.remediation}});
+    }
+    out.push_back(std::move(image));
+  }
+  std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+}
+
+/// Fetches all images at once: a pipeline checking several images waits for the slowest only.
+void fetchAll(std::vector<ImageReport>& reports, registry::Registry& registry,
+              const registry::Platform& platform) {
+  const Deadline deadline = Deadline::after(kCheckBudget);
+  std::vector<std::future<registry::ImageFacts>> pending;
+  for (const ImageReport& report : reports) {
+    pending.push_back(std::async(std::launch::async, [&registry, &report, &platform, deadline] {
+      return registry.fetchFacts(report.ref, platform, deadline);
+    }));
+  }
+  for (std::size_t i = 0; i < reports.size(); ++i) {
+    try {
+      reports[i].lookup.facts = pending[i].get();
+    } catch (const std::exception& e) {
+      reports[i].lookup.error = e.what();
+    }
+  }
+}
+
+struct CheckFlags {
+  std::string policyPath;
+  std::string platform;
+  std::string registryConfig;
+  std::string output;
+  std::vector<std::string> images;
+};
+
+int check(const CheckFlags& flags) {
+  if (flags.output != "table" && flags.output != "json") {
+    std::cerr << "imagegate check: --output must be table or json\n";
+    return kExitUsage;
+  }
+  std::vector<ImageReport> reports;
+  RegistrySetup setup;
+  registry::Platform platform;
+  try {
+    for (const std::string& image : flags.images) {
+      reports.push_back({image, registry::parseImageRef(image), {}, {}});
+    }
+    setup = makeRegistry(flags.registryConfig);
+    platform =
+        flags.platform.empty() ? setup.config.platform : registry::Platform::parse(flags.platform);
+  } catch (const Error& e) {
+    std::cerr << "imagegate check: " << e.what() << "\n";
+    return kExitUsage;
+  }
+  const auto policies = loadPoliciesOrReport(flags.policyPath);
+  if (!policies) return kExitUsage;
+
+  fetchAll(reports, *setup.registry, platform);
+  bool fetchFailed = false;
+  bool violated = false;
+  for (ImageReport& report : reports) {
+    report.results = policy::evaluateImage(*policies, report.ref, report.lookup);
+    fetchFailed = fetchFailed || !report.lookup.facts;
+    for (const RuleResult& r : report.results) violated = violated || violates(r);
+  }
+  if (flags.output == "json") {
+    printJson(reports);
+  } else {
+    printTable(reports);
+  }
+  if (fetchFailed) return kExitFetchFailed;
+  return violated ? kExitViolations : kExitOk;
+}
+
+}  // namespace
+
+int checkCommand(const std::vector<std::string>& args) {
+  CheckFlags flags;
+  po::options_description options("options");
+  options.add_options()("help,h", "show this help")(
+      "policy", po::value(&flags.policyPath)->default_value(defaultPolicyPath(), "policies"),
+      "policy file or directory")("platform", po::value(&flags.platform)->default_value(""),
+                                  "platform picked from image indexes (default: the registry "
+                                  "config's, else linux/amd64)")(
+      "registry-config", po::value(&flags.registryConfig)->default_value(""),
+      "registry settings YAML (platform, credentials, CAs, timeouts)")(
+      "output", po::value(&flags.output)->default_value("table"), "table or json")(
+      "image", po::value(&flags.images), "image reference (positional, one or more)");
+  po::positional_options_description positional;
+  positional.add("image", -1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(options).positional(positional).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "imagegate check: " << e.what() << "\n\n" << kUsage << options;
+    return kExitUsage;
+  }
+  if (vm.count("help")) {
+    std::cout << kUsage << "\n" << options;
+    return kExitOk;
+  }
+  if (flags.images.empty()) {
+    std::cerr << "imagegate check: name at least one image\n\n" << kUsage;
+    return kExitUsage;
+  }
+  if (flags.policyPath.empty()) {
+    std::cerr << "imagegate check: --policy is required (no ./policies here)\n";
+    return kExitUsage;
+  }
+  log::setLevel(log::Level::kError);
+  return check(flags);
+}
+
+}  // namespace imagegate::cli

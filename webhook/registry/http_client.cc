@@ -1,0 +1,415 @@
+#include "registry/http_client.h"
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <algorithm>
+#include <array>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <cctype>
+#include <limits>
+#include <optional>
+
+#include "registry/registry.h"
+
+namespace imagegate::registry {
+namespace {
+
+namespace net = boost::asio;
+namespace ssl = boost::asio::ssl;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using tcp = boost::asio::ip::tcp;
+using ErrorCode = boost::system::error_code;
+using Kind = FetchError::Kind;
+
+constexpr std::size_t kErrorBodyLimit = 64 * 1024;
+constexpr std::size_t kChunkBytes = 64 * 1024;
+constexpr std::size_t kHeaderLimit = 64 * 1024;
+
+// A reused keep-alive connection the server had already closed: the request never reached it,
+// so it is safe to send again on a fresh connection.
+struct StaleConnection {};
+
+std::string lower(std::string_view text) {
+  std::string result(text);
+  std::transform(result.begin(), result.end(), result.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return result;
+}
+
+// Starts one asynchronous operation and runs the io_context until it completes. Beast's
+// per-stream timer (expires_at) bounds stream operations; `budget` bounds the rest (resolve).
+template <class Start>
+ErrorCode runOperation(net::io_context& ioc, Start&& start) {
+  // Stays "aborted" if the io_context runs out of work before the handler ran.
+  ErrorCode result = net::error::operation_aborted;
+  bool done = false;
+  std::forward<Start>(start)([&](ErrorCode ec, auto&&...) {
+    result = ec;
+    done = true;
+  });
+  ioc.restart();
+  while (!done && ioc.run_one() > 0) {
+  }
+  return result;
+}
+
+bool isConnectionLoss(const ErrorCode& ec) {
+  return ec == http::error::end_of_stream || ec == net::error::eof ||
+         ec == net::error::connection_reset || ec == net::error::broken_pipe ||
+         ec == net::error::connection_aborted || ec == ssl::error::stream_truncated;
+}
+
+[[noreturn]] void failTransport(const ErrorCode& ec, Deadline deadline, const std::string& phase) {
+  if (ec == beast::error::timeout || deadline.expired()) {
+    throw FetchError(Kind::kTimeout, "timed out " + phase);
+  }
+  throw FetchError(Kind::kUnreachable, phase + " failed: " + ec.message());
+}
+
+bool isIpLiteral(const std::string& host) {
+  ErrorCode ec;
+  net::ip::make_address(host, ec);
+  return !ec;
+}
+
+}  // namespace
+
+struct HttpClient::Connection {
+  net::io_context ioc{1};
+  std::optional<beast::tcp_stream> plain;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
+  beast::flat_buffer buffer;  // bytes read past one response belong to the next
+  SteadyClock::time_point idleSince{};
+
+  beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+};
+
+// One ssl::context per CA file (and one for system CAs only), shared by all connections that
+// make the same trust decision; an SSL_CTX is safe to share once configured.
+struct HttpClient::TlsContexts {
+  std::mutex mutex;
+  std::map<std::string, std::unique_ptr<ssl::context>> byCaFile;
+
+  ssl::context& get(const std::string& caFile) {
+    std::lock_guard lock(mutex);
+    auto& slot = byCaFile[caFile];
+    if (!slot) {
+      slot = create(caFile);
+    }
+    return *slot;
+  }
+
+  static std::unique_ptr<ssl::context> create(const std::string& caFile) {
+    auto context = std::make_unique<ssl::context>(ssl::context::tls_client);
+    SSL_CTX_set_min_proto_version(context->native_handle(), TLS1_2_VERSION);
+    context->set_verify_mode(ssl::verify_peer);
+    ErrorCode ec;
+    context->set_default_verify_paths(ec);  // a host without a system bundle still has caFile
+    if (!caFile.empty()) {
+      context->load_verify_file(caFile, ec);
+      if (ec) {
+        throw FetchError(Kind::kTlsFailure, "cannot load CA file " + caFile + ": " + ec.message());
+      }
+    }
+    return context;
+  }
+};
+
+std::string HttpResponse::header(std::string_view name) const {
+  for (const auto& [key, value] : headers) {
+    if (key == name) {
+      return value;
+    }
+  }
+  return "";
+}
+
+std::vector<std::string> HttpResponse::headerValues(std::string_view name) const {
+  std::vector<std::string> values;
+  for (const auto& [key, value] : headers) {
+    if (key == name) {
+      values.push_back(value);
+    }
+  }
+  return values;
+}
+
+HttpClient::HttpClient(HttpClientOptions options)
+    : options_(std::move(options)), tls_(std::make_unique<TlsContexts>()) {}
+
+HttpClient::~HttpClient() = default;
+
+std::size_t HttpClient::idleConnections() const {
+  std::lock_guard lock(poolMutex_);
+  std::size_t count = 0;
+  for (const auto& [key, connections] : idle_) {
+    count += connections.size();
+  }
+  return count;
+}
+
+std::string HttpClient::caFileFor(const Url& url) const {
+  for (const std::string& key : {url.authority(), url.host + ":" + url.port}) {
+    const auto it = options_.caFiles.find(key);
+    if (it != options_.caFiles.end()) {
+      return it->second;
+    }
+  }
+  return "";
+}
+
+HttpClient::ConnectionPtr HttpClient::takeIdle(const std::string& key) {
+  std::lock_guard lock(poolMutex_);
+  auto it = idle_.find(key);
+  const auto now = SteadyClock::now();
+  if (it == idle_.end()) {
+    return nullptr;
+  }
+  ConnectionPtr found;
+  while (!found && !it->second.empty()) {
+    ConnectionPtr connection = std::move(it->second.back());
+    it->second.pop_back();
+    if (now - connection->idleSince < options_.maxIdleTime) {
+      found = std::move(connection);
+    }
+  }
+  if (it->second.empty()) {
+    idle_.erase(it);  // image references name arbitrary hosts: keep no empty slots around
+  }
+  return found;
+}
+
+void HttpClient::putIdle(const std::string& key, ConnectionPtr connection) {
+  std::lock_guard lock(poolMutex_);
+  std::size_t total = 0;
+  for (const auto& [ignored, connections] : idle_) {
+    total += connections.size();
+  }
+  auto& slot = idle_[key];
+  if (slot.size() >= options_.maxIdlePerOrigin || total >= options_.maxIdleTotal) {
+    return;  // dropping closes it
+  }
+  connection->idleSince = SteadyClock::now();
+  slot.push_back(std::move(connection));
+}
+
+HttpClient::ConnectionPtr HttpClient::connect(const Url& url, Deadline deadline) {
+  auto connection = std::make_unique<Connection>();
+  const std::string host = url.bareHost();
+  const Deadline connectDeadline = deadline.capped(options_.connectTimeout);
+
+  std::vector<tcp::endpoint> endpoints;
+  const auto port = static_cast<unsigned short>(std::stoul(url.port));
+  if (isIpLiteral(host)) {
+    endpoints.emplace_back(net::ip::make_address(host), port);
+  } else {
+    tcp::resolver resolver(connection->ioc);
+    tcp::resolver::results_type results;
+    bool done = false;
+    ErrorCode resolveError;
+    resolver.async_resolve(host, url.port, [&](ErrorCode ec, tcp::resolver::results_type r) {
+      resolveError = ec;
+      results = std::move(r);
+      done = true;
+    });
+    connection->ioc.run_for(connectDeadline.remaining());
+    if (!done) {
+      resolver.cancel();
+      connection->ioc.restart();
+      connection->ioc.run();  // getaddrinfo cannot be interrupted; wait for it to return
+      throw FetchError(Kind::kTimeout, "timed out resolving " + host);
+    }
+    if (resolveError) {
+      throw FetchError(Kind::kUnreachable,
+                       "cannot resolve " + host + ": " + resolveError.message());
+    }
+    for (const auto& entry : results) {
+      endpoints.push_back(entry.endpoint());
+    }
+  }
+
+  if (url.scheme == "https") {
+    connection->tls.emplace(connection->ioc, tls_->get(caFileFor(url)));
+  } else {
+    connection->plain.emplace(connection->ioc);
+  }
+  beast::tcp_stream& stream = connection->lowest();
+  stream.expires_at(connectDeadline.at());
+  const ErrorCode connectError = runOperation(
+      connection->ioc, [&](auto handler) { stream.async_connect(endpoints, handler); });
+  if (connectError) {
+    if (connectError == beast::error::timeout || connectDeadline.expired()) {
+      throw FetchError(Kind::kTimeout, "timed out connecting to " + url.authority());
+    }
+    throw FetchError(Kind::kUnreachable,
+                     "cannot connect to " + url.authority() + ": " + connectError.message());
+  }
+
+  if (connection->tls) {
+    SSL* ssl = connection->tls->native_handle();
+    if (!isIpLiteral(host)) {
+      // SNI is for names only (RFC 6066). This is SSL_set_tlsext_host_name() spelled out: the
+      // macro's C cast trips -Wold-style-cast.
+      SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+               const_cast<char*>(host.c_str()));
+    }
+    connection->tls->set_verify_callback(ssl::host_name_verification(host));
+    stream.expires_at(deadline.at());
+    const ErrorCode handshakeError = runOperation(connection->ioc, [&](auto handler) {
+      connection->tls->async_handshake(ssl::stream_base::client, handler);
+    });
+    if (handshakeError) {
+      if (handshakeError == beast::error::timeout || deadline.expired()) {
+        throw FetchError(Kind::kTimeout, "timed out in the TLS handshake with " + url.authority());
+      }
+      std::string detail = handshakeError.message();
+      if (detail.find("wrong version number") != std::string::npos) {
+        detail +=
+            " (the server may speak plain HTTP; only a registry configured insecure: true is "
+            "contacted that way)";
+      }
+      const long verify = SSL_get_verify_result(ssl);
+      if (verify != X509_V_OK) {
+        detail += " (" + std::string(X509_verify_cert_error_string(verify)) + ")";
+      }
+      throw FetchError(Kind::kTlsFailure,
+                       "TLS handshake with " + url.authority() + " failed: " + detail);
+    }
+  }
+  return connection;
+}
+
+namespace {
+
+template <class Stream>
+HttpResponse exchange(Stream& stream, beast::tcp_stream& lowest, beast::flat_buffer& buffer,
+                      net::io_context& ioc, const HttpRequest& request,
+                      const std::string& userAgent, Deadline deadline, const ReadOptions& options,
+                      bool reused, bool& keepAlive) {
+  http::request<http::string_body> message{http::string_to_verb(request.method), request.url.target,
+                                           11};
+  message.set(http::field::host, request.url.authority());
+  message.set(http::field::user_agent, userAgent);
+  for (const auto& [name, value] : request.headers) {
+    message.set(name, value);
+  }
+  if (!request.body.empty() || request.method == "POST") {
+    message.body() = request.body;
+    message.prepare_payload();
+  }
+
+  lowest.expires_at(deadline.at());
+  const ErrorCode writeError =
+      runOperation(ioc, [&](auto handler) { http::async_write(stream, message, handler); });
+  if (writeError) {
+    if (reused && isConnectionLoss(writeError)) {
+      throw StaleConnection{};
+    }
+    failTransport(writeError, deadline, "sending the request to " + request.url.authority());
+  }
+
+  http::response_parser<http::buffer_body> parser;
+  parser.header_limit(kHeaderLimit);
+  // Our limit depends on the status, so it is enforced below. Not boost::none: Boost 1.74 compares
+  // the Content-Length against the optional, and every length is "greater" than an empty one.
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+  parser.skip(request.method == "HEAD");
+  const ErrorCode headerError = runOperation(
+      ioc, [&](auto handler) { http::async_read_header(stream, buffer, parser, handler); });
+  if (headerError) {
+    if (reused && isConnectionLoss(headerError) && !parser.got_some()) {
+      throw StaleConnection{};
+    }
+    failTransport(headerError, deadline,
+                  "waiting for the response from " + request.url.authority());
+  }
+
+  HttpResponse response;
+  response.status = parser.get().result_int();
+  for (const auto& field : parser.get()) {
+    const auto name = field.name_string();
+    response.headers.emplace_back(lower(std::string_view(name.data(), name.size())),
+                                  std::string(field.value()));
+  }
+  const bool success = response.status >= 200 && response.status < 300;
+  const std::size_t limit = success ? options.bodyLimit : kErrorBodyLimit;
+  if (success && parser.content_length() && *parser.content_length() > limit) {
+    throw FetchError(Kind::kInvalidContent,
+                     "response body of " + std::to_string(*parser.content_length()) +
+                         " bytes is over the limit of " + std::to_string(limit));
+  }
+
+  std::array<char, kChunkBytes> chunk{};
+  std::size_t total = 0;
+  while (!parser.is_done()) {
+    parser.get().body().data = chunk.data();
+    parser.get().body().size = chunk.size();
+    ErrorCode readError =
+        runOperation(ioc, [&](auto handler) { http::async_read(stream, buffer, parser, handler); });
+    if (readError == http::error::need_buffer) {
+      readError = {};
+    }
+    if (readError) {
+      failTransport(readError, deadline, "reading the response from " + request.url.authority());
+    }
+    const std::size_t received = chunk.size() - parser.get().body().size;
+    total += received;
+    if (total > limit) {
+      if (success) {
+        throw FetchError(Kind::kInvalidContent,
+                         "response body is over the limit of " + std::to_string(limit) + " bytes");
+      }
+      keepAlive = false;  // an error page we do not need in full; drop the rest with the socket
+      return response;
+    }
+    const std::string_view data(chunk.data(), received);
+    if (success && options.sink) {
+      options.sink(data);
+    } else {
+      response.body.append(data);
+    }
+  }
+  keepAlive = parser.get().keep_alive();
+  return response;
+}
+
+}  // namespace
+
+HttpResponse HttpClient::send(const HttpRequest& request, Deadline deadline,
+                              const ReadOptions& options) {
+  const std::string key = request.url.origin() + "|" + caFileFor(request.url);
+  for (int attempt = 0;; ++attempt) {
+    ConnectionPtr connection = attempt == 0 ? takeIdle(key) : nullptr;
+    const bool reused = connection != nullptr;
+    if (!connection) {
+      connection = connect(request.url, deadline);
+    }
+    bool keepAlive = false;
+    try {
+      HttpResponse response =
+          connection->tls ? exchange(*connection->tls, connection->lowest(), connection->buffer,
+                                     connection->ioc, request, options_.userAgent, deadline,
+                                     options, reused, keepAlive)
+                          : exchange(*connection->plain, connection->lowest(), connection->buffer,
+                                     connection->ioc, request, options_.userAgent, deadline,
+                                     options, reused, keepAlive);
+      if (keepAlive) {
+        connection->lowest().expires_never();
+        putIdle(key, std::move(connection));
+      }
+      return response;
+    } catch (const StaleConnection&) {
+      continue;  // the one retry: a fresh connection cannot be stale
+    }
+  }
+}
+
+}  // namespace imagegate::registry
