@@ -4,6 +4,8 @@
 
 #include <limits>
 
+#include "common/json_depth.h"
+
 namespace imagegate::admission {
 namespace {
 
@@ -18,32 +20,6 @@ struct FieldProblem {
 
 std::string join(const std::string& path, std::string_view key) {
   return path.empty() ? std::string(key) : path + "." + std::string(key);
-}
-
-/// Rejects bodies nested deeper than `maxDepth` before nlohmann builds a DOM for them, so a
-/// hostile `[[[[...` costs a linear scan instead of a deep allocation.
-bool nestingExceeds(std::string_view body, std::size_t maxDepth) {
-  std::size_t depth = 0;
-  bool inString = false;
-  for (std::size_t i = 0; i < body.size(); ++i) {
-    const char c = body[i];
-    if (inString) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        inString = false;
-      }
-    } else if (c == '"') {
-      inString = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > maxDepth) {
-        return true;
-      }
-    } else if ((c == '}' || c == ']') && depth > 0) {
-      --depth;
-    }
-  }
-  return false;
 }
 
 std::string withoutLibraryPrefix(const std::string& what) {
@@ -264,7 +240,7 @@ AdmissionRequest decodeRequest(const ObjectReader& reader, std::string uid,
 }
 
 json parseBody(std::string_view body, const DecodeLimits& limits) {
-  if (nestingExceeds(body, limits.maxDepth)) {
+  if (jsonNestingExceeds(body, limits.maxDepth)) {
     throw UnreadableReview("request body is nested deeper than " + std::to_string(limits.maxDepth) +
                            " levels");
   }

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <nlohmann/json.hpp>
 
+#include "common/json_depth.h"
 #include "registry/digest.h"
 
 namespace imagegate::registry {
@@ -29,38 +30,12 @@ std::string lower(std::string_view text) {
   return result;
 }
 
-// nlohmann's parser is iterative, but a 4 MiB document of "[[[[..." still makes a huge tree for
-// nothing; real manifests and configs nest at most five levels.
-bool nestsTooDeep(std::string_view body) {
-  std::size_t depth = 0;
-  bool inString = false;
-  for (std::size_t i = 0; i < body.size(); ++i) {
-    const char c = body[i];
-    if (inString) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        inString = false;
-      }
-    } else if (c == '"') {
-      inString = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > kMaxJsonDepth) {
-        return true;
-      }
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return false;
-}
-
 json parseJson(std::string_view body, std::string_view what, std::size_t limit) {
   if (body.size() > limit) {
     invalid(std::string(what) + " is " + std::to_string(body.size()) +
             " bytes, over the limit of " + std::to_string(limit));
   }
-  if (nestsTooDeep(body)) {
+  if (jsonNestingExceeds(body, kMaxJsonDepth)) {
     invalid(std::string(what) + " nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   }
   try {
