@@ -60,7 +60,7 @@ TEST(DecodeReview, PodWithAllContainerKinds) {
   EXPECT_EQ(pod.containers[0].securityContext.runAsUser, 0);
   EXPECT_EQ(pod.containers[1].securityContext.privileged, true);
   EXPECT_EQ(pod.containers[2].kind, ContainerKind::kInitContainer);
-  EXPECT_EQ(pod.containers[2].path, "request.object.spec.initContainers[0]");
+  EXPECT_EQ(pod.containers[2].path, "spec.initContainers[0]");
   EXPECT_FALSE(pod.containers[2].securityContext.allowPrivilegeEscalation.has_value());
 }
 
@@ -82,7 +82,7 @@ TEST(DecodeReview, DeploymentTemplate) {
   const AdmissionRequest request = requestOf(decodeReview(readData("deployment-deny.json")));
   ASSERT_TRUE(request.object->podSpec);
   EXPECT_TRUE(request.object->podSpec->hostNetwork);
-  EXPECT_EQ(request.object->podSpec->path, "request.object.spec.template.spec");
+  EXPECT_EQ(request.object->podSpec->path, "spec.template.spec");
   EXPECT_EQ(request.object->labels.at("tier"), "web");
 }
 

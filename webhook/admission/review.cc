@@ -128,6 +128,13 @@ Operation parseOperation(const std::string& text) {
   fail("request.operation must be one of CREATE, UPDATE, DELETE, CONNECT (got \"" + text + "\")");
 }
 
+/// Paths in PodSpec and Container are relative to the object, as users write them in manifests
+/// (spec.template.spec.hostPID); problem messages keep the full request path.
+std::string objectRelative(const std::string& path) {
+  constexpr std::string_view kObjectPrefix = "request.object.";
+  return path.rfind(kObjectPrefix, 0) == 0 ? path.substr(kObjectPrefix.size()) : path;
+}
+
 ContainerSecurityContext decodeContainerSecurityContext(const ObjectReader& container) {
   ContainerSecurityContext context;
   if (auto sc = container.optObject("securityContext")) {
@@ -149,7 +156,7 @@ void decodeContainers(const ObjectReader& spec, std::string_view key, ContainerK
     }
     Container container;
     container.kind = kind;
-    container.path = item.path();
+    container.path = objectRelative(item.path());
     container.name = item.optString("name").value_or("");
     container.image = item.requireString("image");
     container.securityContext = decodeContainerSecurityContext(item);
@@ -159,7 +166,7 @@ void decodeContainers(const ObjectReader& spec, std::string_view key, ContainerK
 
 PodSpec decodePodSpec(const ObjectReader& spec, const DecodeLimits& limits) {
   PodSpec pod;
-  pod.path = spec.path();
+  pod.path = objectRelative(spec.path());
   pod.hostNetwork = spec.optBool("hostNetwork").value_or(false);
   pod.hostPID = spec.optBool("hostPID").value_or(false);
   pod.hostIPC = spec.optBool("hostIPC").value_or(false);
