@@ -286,3 +286,57 @@ TEST(AdmissionServiceImageFacts, SlowRegistryIsCutOffAtTheDeadline) {
 
 }  // namespace
 }  // namespace imagegate::service
+
+#include <future>
+#include <thread>
+
+namespace imagegate::service {
+namespace {
+
+TEST(AdmissionServiceAsync, AnswersInlineWhenNoRegistryRoundTripIsNeeded) {
+  auto fake = std::make_shared<testutil::FakeRegistry>();
+  auto service = serviceWithRegistry(
+      {makePolicy("prod", policy::Action::kEnforce, {{"ro", policy::ReadOnlyRootFilesystem{}}})},
+      fake);
+  std::optional<ReviewOutcome> got;
+  std::thread::id answeredOn;
+  service.reviewAsync(podReview(openPod({"ghcr.io/acme/app:1"})).dump(), kDeadline,
+                      [&](ReviewOutcome outcome) {
+                        got = std::move(outcome);
+                        answeredOn = std::this_thread::get_id();
+                      });
+  ASSERT_TRUE(got.has_value());  // before reviewAsync returned
+  EXPECT_EQ(answeredOn, std::this_thread::get_id());
+  EXPECT_FALSE(got->allowed);
+  EXPECT_EQ(fake->calls(), 0);
+}
+
+TEST(AdmissionServiceAsync, WaitsForRegistriesOffTheCallingThread) {
+  auto fake = std::make_shared<testutil::FakeRegistry>();
+  fake->add("ghcr.io/acme/root:1", "root");
+  auto service = serviceWithRegistry(
+      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})}, fake);
+  std::promise<std::pair<ReviewOutcome, std::thread::id>> answer;
+  service.reviewAsync(podReview(openPod({"ghcr.io/acme/root:1"})).dump(), kDeadline,
+                      [&](ReviewOutcome outcome) {
+                        answer.set_value({std::move(outcome), std::this_thread::get_id()});
+                      });
+  auto [outcome, thread] = answer.get_future().get();
+  EXPECT_NE(thread, std::this_thread::get_id());
+  EXPECT_FALSE(outcome.allowed);
+  EXPECT_THAT(response(outcome)["status"]["message"].get<std::string>(),
+              HasSubstr("the image's USER is \"root\""));
+}
+
+TEST(AdmissionServiceAsync, BadInputIsAnsweredInline) {
+  auto service = serviceWith({});
+  bool answered = false;
+  service.reviewAsync("not json", kDeadline, [&](ReviewOutcome outcome) {
+    answered = true;
+    EXPECT_EQ(outcome.reply.status, 400u);
+  });
+  EXPECT_TRUE(answered);
+}
+
+}  // namespace
+}  // namespace imagegate::service

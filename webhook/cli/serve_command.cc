@@ -66,7 +66,7 @@ po::options_description describeFlags(ServeFlags& flags) {
       "registry-config", po::value(&flags.registryConfig)->default_value(""),
       "registry settings YAML (platform, credentials, CAs, timeouts); see README")(
       "review-threads", po::value(&flags.reviewThreads)->default_value(64),
-      "reviews in flight at once (they may wait on registries)")(
+      "reviews waiting on registries at once (the others never leave the I/O threads)")(
       "log-level", po::value(&flags.logLevel)->default_value("info"),
       "debug, info, warn or error (one request line per request at debug)");
   return options;
@@ -126,10 +126,6 @@ server::ServerOptions serverOptions(const ServeFlags& flags) {
   options.maxBodyBytes = flags.maxRequestBytes;
   options.maxConnections = flags.maxConnections;
   options.threads = flags.threads;
-  if (flags.reviewThreads == 0 || flags.reviewThreads > 1024) {
-    throw Error("--review-threads must be between 1 and 1024");
-  }
-  options.reviewThreads = flags.reviewThreads;
   options.readTimeout = durationFlag("read-timeout", flags.readTimeout, false);
   options.drainPeriod = durationFlag("drain-period", flags.drainPeriod, true);
   options.shutdownTimeout = durationFlag("shutdown-timeout", flags.shutdownTimeout, true);
@@ -157,6 +153,11 @@ int serve(const ServeFlags& flags) {
             {{"path", flags.policyPath}, {"policies", policies->policies.size()}});
 
   service::ServiceOptions serviceOptions;
+  if (flags.reviewThreads == 0 || flags.reviewThreads > 1024) {
+    std::cerr << "imagegate serve: --review-threads must be between 1 and 1024\n";
+    return kExitUsage;
+  }
+  serviceOptions.waitThreads = flags.reviewThreads;
   try {
     RegistrySetup setup = makeRegistry(flags.registryConfig);
     serviceOptions.registry = setup.registry;
@@ -165,18 +166,25 @@ int serve(const ServeFlags& flags) {
     std::cerr << "imagegate serve: " << e.what() << "\n";
     return kExitUsage;
   }
-  const service::AdmissionService service(policies, std::move(serviceOptions));
+  service::AdmissionService service(policies, std::move(serviceOptions));
   std::unique_ptr<server::Server> server;
   try {
-    server = std::make_unique<server::Server>(std::move(options),
-                                              [&service](std::string_view body, Deadline deadline) {
-                                                return service.review(body, deadline).reply;
-                                              });
+    server = std::make_unique<server::Server>(
+        std::move(options),
+        [&service](std::string_view body, Deadline deadline, server::ReviewResponder respond) {
+          service.reviewAsync(body, deadline,
+                              [respond = std::move(respond)](service::ReviewOutcome outcome) {
+                                respond(std::move(outcome.reply));
+                              });
+        });
   } catch (const Error& e) {
     std::cerr << "imagegate serve: " << e.what() << "\n";
     return kExitUsage;
   }
   server->run();
+  // Reviews that outlived the shutdown timeout answer into the stopped server, which must
+  // still exist: finish them before it goes.
+  service.join();
   return kExitOk;
 }
 

@@ -11,7 +11,6 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -150,26 +149,26 @@ std::optional<Reply> checkHeader(const http::request_header<>& header) {
   return textReply(404, "not found: imagegate serves POST /validate, GET /healthz, GET /readyz");
 }
 
-Reply callHandler(const ReviewHandler& handler, const Request& request, Millis defaultTimeout) {
+/// Runs the handler; an exception it throws becomes a 500 and the server keeps serving.
+void callHandler(const ReviewHandler& handler, const Request& request, Millis defaultTimeout,
+                 const ReviewResponder& respond) {
   const Deadline deadline = reviewDeadline(splitTarget(sv(request.target())).query, defaultTimeout);
   try {
-    return Reply{handler(request.body(), deadline), "", false};
+    handler(request.body(), deadline, respond);
   } catch (const std::exception& e) {
     log::error("review handler failed", {{"error", e.what()}});
-    return textReply(500, std::string("internal error while reviewing: ") + e.what());
+    respond(textReply(500, std::string("internal error while reviewing: ") + e.what()).http);
   } catch (...) {
     log::error("review handler failed with a non-standard exception");
-    return textReply(500, "internal error while reviewing");
+    respond(textReply(500, "internal error while reviewing").http);
   }
 }
 
-/// Reply for a request whose header passed checkHeader.
-Reply route(const Request& request, const ReviewHandler& handler, Millis defaultTimeout,
-            bool draining) {
+/// Reply for a probe whose header passed checkHeader.
+Reply probeReply(const Request& request, bool draining) {
   const std::string_view path = splitTarget(sv(request.target())).path;
   if (path == "/healthz") return textReply(200, "ok");
-  if (path == "/readyz") return draining ? textReply(503, "draining") : textReply(200, "ok");
-  return callHandler(handler, request, defaultTimeout);
+  return draining ? textReply(503, "draining") : textReply(200, "ok");
 }
 
 /// How a failed read maps to an HTTP answer; nullopt means the peer is gone or idle, so there is
@@ -203,7 +202,6 @@ class Session;
 struct Shared {
   ServerOptions options;
   ReviewHandler handler;
-  std::unique_ptr<net::thread_pool> reviewPool;  ///< Null when reviews run on the I/O strand.
   std::shared_ptr<ssl::context> tls;
   std::atomic<bool> draining{false};  ///< /readyz says 503; responses close their connection.
   std::atomic<bool> closing{false};   ///< Acceptor closed: finish in-flight requests only.
@@ -339,23 +337,25 @@ class Session : public std::enable_shared_from_this<Session> {
       respond(std::move(*pendingReply_));
       return;
     }
-    if (shared_->reviewPool && splitTarget(sv(parser_->get().target())).path == "/validate") {
-      reviewOffStrand();
+    if (splitTarget(sv(parser_->get().target())).path == "/validate") {
+      review();
       return;
     }
-    respond(route(parser_->get(), shared_->handler, shared_->options.defaultReviewTimeout,
-                  shared_->draining));
+    respond(probeReply(parser_->get(), shared_->draining));
   }
 
-  /// Runs the review on the review pool, then answers back on this connection's strand. Nothing
-  /// else touches the parser meanwhile: the connection reads nothing until it has answered.
-  void reviewOffStrand() {
-    net::post(*shared_->reviewPool, [self = shared_from_this()] {
-      Reply reply = callHandler(self->shared_->handler, self->parser_->get(),
-                                self->shared_->options.defaultReviewTimeout);
-      net::post(self->stream_.get_executor(),
-                [self, reply = std::move(reply)]() mutable { self->respond(std::move(reply)); });
-    });
+  /// Hands the body to the handler. It answers at once on this strand (the usual case) or later
+  /// from another thread; either way the answer is written from this connection's strand, and
+  /// nothing reads from the connection or touches the parser until then.
+  void review() {
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    ReviewResponder responder = [self = shared_from_this(), answered](HttpReply reply) {
+      if (answered->exchange(true)) return;  // exactly one answer per request
+      net::dispatch(self->stream_.get_executor(), [self, reply = std::move(reply)]() mutable {
+        self->respond(Reply{std::move(reply), "", false});
+      });
+    };
+    callHandler(shared_->handler, parser_->get(), shared_->options.defaultReviewTimeout, responder);
   }
 
   void onReadError(const beast::error_code& ec) {
@@ -593,9 +593,6 @@ class Server::Impl {
     shared_->tls = makeTlsContext(options.certFile, options.keyFile);
     tcp::acceptor acceptor = bindAcceptor(ioc_, options);
     port_ = acceptor.local_endpoint().port();
-    if (options.reviewThreads > 0) {
-      shared_->reviewPool = std::make_unique<net::thread_pool>(options.reviewThreads);
-    }
     shared_->options = std::move(options);
     shared_->handler = std::move(handler);
     listener_ = std::make_shared<Listener>(ioc_, std::move(acceptor), shared_);
@@ -619,8 +616,6 @@ class Server::Impl {
     for (unsigned i = 1; i < threads; ++i) workers.emplace_back([this] { ioc_.run(); });
     ioc_.run();
     for (auto& worker : workers) worker.join();
-    // Reviews still running past the shutdown timeout finish within their own deadlines.
-    if (shared_->reviewPool) shared_->reviewPool->join();
     log::info("imagegate stopped");
   }
 

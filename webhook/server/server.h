@@ -15,8 +15,15 @@
 // policies: it hands /validate bodies to a ReviewHandler.
 namespace imagegate::server {
 
-/// Answers a POST /validate body before `deadline` (from `?timeout=`, else the default).
-using ReviewHandler = std::function<HttpReply(std::string_view body, Deadline deadline)>;
+/// Delivers the answer to one review. Callable from any thread; only the first call counts.
+using ReviewResponder = std::function<void(HttpReply)>;
+
+/// Answers a POST /validate body before `deadline` (from `?timeout=`, else the default) by
+/// calling `respond`: right away on the calling I/O thread when it can, or later from its own
+/// thread when it has to wait (on registries), so I/O threads never block. `body` is valid until
+/// `respond` is called.
+using ReviewHandler =
+    std::function<void(std::string_view body, Deadline deadline, ReviewResponder respond)>;
 
 struct ServerOptions {
   std::string address = "127.0.0.1";
@@ -25,10 +32,7 @@ struct ServerOptions {
   std::string keyFile;
   std::size_t maxBodyBytes = 4 * 1024 * 1024;
   std::size_t maxConnections = 1024;
-  unsigned threads = 0;  ///< 0: one per core.
-  /// Threads that run the ReviewHandler off the I/O threads, because reviews may wait on
-  /// registries. 0 runs reviews on the connection's I/O strand (pure CPU handlers only).
-  unsigned reviewThreads = 0;
+  unsigned threads = 0;                                    ///< 0: one per core.
   std::chrono::milliseconds readTimeout{10'000};           ///< Handshake, headers and body.
   std::chrono::milliseconds defaultReviewTimeout{10'000};  ///< When no ?timeout= is given.
   std::chrono::milliseconds drainPeriod{0};  ///< After SIGTERM: /readyz 503, still serving.

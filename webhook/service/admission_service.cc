@@ -199,24 +199,17 @@ AdmissionService::AdmissionService(std::shared_ptr<const policy::PolicySet> poli
   if (options_.registry) {
     fetchPool_ =
         std::make_unique<boost::asio::thread_pool>(std::max<std::size_t>(1, options_.fetchThreads));
+    waitPool_ =
+        std::make_unique<boost::asio::thread_pool>(std::max<std::size_t>(1, options_.waitThreads));
   }
 }
 
-AdmissionService::~AdmissionService() {
-  if (fetchPool_) fetchPool_->join();
-}
+AdmissionService::~AdmissionService() { join(); }
 AdmissionService::AdmissionService(AdmissionService&&) noexcept = default;
 AdmissionService& AdmissionService::operator=(AdmissionService&&) noexcept = default;
 
-policy::ImageFactsMap AdmissionService::fetchFacts(const AdmissionRequest& request,
-                                                   Deadline deadline) const {
-  const std::set<std::string> images = policy::imagesNeedingFacts(*policies_, request);
-  if (images.empty() || !options_.registry) return {};
-  const Deadline fetchDeadline(deadline.at() - options_.answerMargin);
-  return fetchAll(images, *options_.registry, options_.platform, *fetchPool_, fetchDeadline);
-}
-
-ReviewOutcome AdmissionService::review(std::string_view body, Deadline deadline) const {
+std::variant<ReviewOutcome, AdmissionService::Pending> AdmissionService::decode(
+    std::string_view body) const {
   admission::DecodedReview decoded;
   try {
     decoded = admission::decodeReview(body, options_.decodeLimits);
@@ -227,7 +220,6 @@ ReviewOutcome AdmissionService::review(std::string_view body, Deadline deadline)
         HttpReply{400, "text/plain; charset=utf-8", std::string("imagegate: ") + e.what() + "\n"};
     return outcome;
   }
-
   if (const auto* malformed = std::get_if<admission::MalformedRequest>(&decoded.request)) {
     log::warn("malformed admission request",
               {{"uid", malformed->uid}, {"error", malformed->problem}});
@@ -238,15 +230,56 @@ ReviewOutcome AdmissionService::review(std::string_view body, Deadline deadline)
     verdict.message = "imagegate could not evaluate this request: " + malformed->problem;
     return answer(decoded.envelope, malformed->uid, verdict, 0);
   }
+  Pending pending{decoded.envelope, std::get<AdmissionRequest>(std::move(decoded.request)), {}};
+  if (options_.registry) pending.images = policy::imagesNeedingFacts(*policies_, pending.request);
+  return pending;
+}
 
-  const auto& request = std::get<AdmissionRequest>(decoded.request);
-  const std::vector<RuleResult> results =
-      policy::evaluate(*policies_, request, fetchFacts(request, deadline));
-  const Verdict verdict = verdictFor(request, results);
-  logDecision(request, verdict, results);
+ReviewOutcome AdmissionService::finish(const Pending& pending,
+                                       const policy::ImageFactsMap& facts) const {
+  const std::vector<RuleResult> results = policy::evaluate(*policies_, pending.request, facts);
+  const Verdict verdict = verdictFor(pending.request, results);
+  logDecision(pending.request, verdict, results);
   std::size_t violations = 0;
   for (const RuleResult& r : results) violations += r.status == RuleStatus::kPass ? 0 : 1;
-  return answer(decoded.envelope, request.uid, verdict, violations);
+  return answer(pending.envelope, pending.request.uid, verdict, violations);
+}
+
+policy::ImageFactsMap AdmissionService::fetchFacts(const Pending& pending,
+                                                   Deadline deadline) const {
+  if (pending.images.empty()) return {};
+  const Deadline fetchDeadline(deadline.at() - options_.answerMargin);
+  return fetchAll(pending.images, *options_.registry, options_.platform, *fetchPool_,
+                  fetchDeadline);
+}
+
+ReviewOutcome AdmissionService::review(std::string_view body, Deadline deadline) const {
+  auto decoded = decode(body);
+  if (auto* outcome = std::get_if<ReviewOutcome>(&decoded)) return std::move(*outcome);
+  const Pending& pending = std::get<Pending>(decoded);
+  return finish(pending, fetchFacts(pending, deadline));
+}
+
+void AdmissionService::reviewAsync(std::string_view body, Deadline deadline,
+                                   std::function<void(ReviewOutcome)> done) const {
+  auto decoded = decode(body);
+  if (auto* outcome = std::get_if<ReviewOutcome>(&decoded)) {
+    done(std::move(*outcome));
+    return;
+  }
+  auto pending = std::make_shared<Pending>(std::get<Pending>(std::move(decoded)));
+  if (pending->images.empty()) {  // the common case: no registry round trip, answer right here
+    done(finish(*pending, {}));
+    return;
+  }
+  boost::asio::post(*waitPool_, [this, pending, deadline, done = std::move(done)] {
+    done(finish(*pending, fetchFacts(*pending, deadline)));
+  });
+}
+
+void AdmissionService::join() {
+  if (waitPool_) waitPool_->join();
+  if (fetchPool_) fetchPool_->join();
 }
 
 }  // namespace imagegate::service
