@@ -12,7 +12,7 @@ packages=(
   openssl curl ca-certificates jq
   docker-registry apache2-utils skopeo umoci busybox-static python3-jwt python3-cryptography
   # benchmarks
-  wrk nginx-light hey
+  wrk nginx-light hey hyperfine
 )
 
 missing=()

@@ -20,3 +20,15 @@ target_link_libraries(registry_integration_test PRIVATE
 target_compile_definitions(registry_integration_test PRIVATE IMAGEGATE_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 add_test(NAME registry_integration_test COMMAND registry_integration_test)
 set_tests_properties(registry_integration_test PROPERTIES LABELS integration TIMEOUT 900)
+
+# The real imagegate binary (check, and serve and review with --registry-config) against real
+# registries: one CTest test running the whole binary, for the same reason as above.
+add_executable(image_facts_integration_test integration/image_facts_integration_test.cc)
+target_link_libraries(image_facts_integration_test PRIVATE
+  GTest::gtest GTest::gmock nlohmann_json::nlohmann_json imagegate_warnings)
+target_compile_definitions(image_facts_integration_test PRIVATE
+  IMAGEGATE_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+  IMAGEGATE_BINARY="$<TARGET_FILE:imagegate>")
+add_dependencies(image_facts_integration_test imagegate)
+add_test(NAME image_facts_integration_test COMMAND image_facts_integration_test)
+set_tests_properties(image_facts_integration_test PROPERTIES LABELS integration TIMEOUT 600)

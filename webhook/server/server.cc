@@ -544,6 +544,10 @@ class Listener : public std::enable_shared_from_this<Listener> {
       socket.close(ignored);
       return;
     }
+    // A response is one small write followed by a wait for the next request: Nagle's algorithm
+    // would hold it back until the client's delayed ACK (up to 40 ms on Linux).
+    beast::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
     shared_->connections.fetch_add(1);
     std::make_shared<Session>(std::move(socket), shared_)->start();
   }
