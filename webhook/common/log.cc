@@ -44,6 +44,8 @@ std::string utcTimestamp() {
 
 void setLevel(Level level) { gLevel.store(level); }
 
+bool enabled(Level level) { return level >= gLevel.load(std::memory_order_relaxed); }
+
 void write(Level level, std::string_view message, const nlohmann::json& fields) {
   if (level < gLevel.load(std::memory_order_relaxed)) {
     return;

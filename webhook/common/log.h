@@ -10,6 +10,9 @@ enum class Level { kDebug, kInfo, kWarn, kError };
 /// Sets the lowest level that is written. Thread-safe.
 void setLevel(Level level);
 
+/// Whether `level` is written; lets hot paths skip building fields nobody will see.
+bool enabled(Level level);
+
 /// Writes one JSON line `{"ts":..., "level":..., "msg":..., <fields>}` to stderr, atomically with
 /// respect to other threads. Callers must never put credentials in `fields`.
 void write(Level level, std::string_view message,

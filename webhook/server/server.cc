@@ -403,6 +403,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   /// One debug line per request; never the body, which may hold secrets from the object.
   void logRequest(bool headerRead) {
+    if (!log::enabled(log::Level::kDebug)) return;
     nlohmann::json fields = {{"remote", remote_}, {"status", response_.result_int()}};
     if (headerRead) {
       const auto& request = parser_->get();

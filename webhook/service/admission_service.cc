@@ -1,5 +1,6 @@
 #include "service/admission_service.h"
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <future>
@@ -126,6 +127,10 @@ nlohmann::json findingsForLog(const std::vector<RuleResult>& results) {
 
 void logDecision(const AdmissionRequest& request, const Verdict& verdict,
                  const std::vector<RuleResult>& results) {
+  const bool clean = std::all_of(results.begin(), results.end(),
+                                 [](const RuleResult& r) { return r.status == RuleStatus::kPass; });
+  // A clean review is logged at debug only; skip building its fields when nobody will see them.
+  if (clean && !log::enabled(log::Level::kDebug)) return;
   nlohmann::json findings = findingsForLog(results);
   const nlohmann::json fields = {{"uid", request.uid},
                                  {"kind", request.kind},
