@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
-cmake --build build -j"$(nproc)"
+# The server only: the tests build with scripts/test.sh.
+cmake --build build -j"$(nproc)" --target imagegate
 
 cert_dir=build/dev-certs
 tls_cert=${IMAGEGATE_TLS_CERT:-}
