@@ -37,6 +37,8 @@
 #include <utility>
 #include <vector>
 
+#include "../testutil/shell.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -45,7 +47,7 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using Env = std::map<std::string, std::string>;
+using namespace imagegate::testutil;  // NOLINT: test helpers
 
 const fs::path kFixtures = fs::path(IMAGEGATE_SOURCE_DIR) / "tests/fixtures/registry";
 
@@ -59,52 +61,8 @@ constexpr const char* kRegistryMaxLifetime = "900";
 // ---------------------------------------------------------------------------------------------
 // Processes and files
 
-std::string shellQuote(const std::string& text) {
-  std::string quoted = "'";
-  for (const char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
-}
-
-std::string readFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-void writeFile(const fs::path& path, const std::string& content) {
-  std::ofstream out(path, std::ios::binary);
-  out << content;
-  if (!out) throw std::runtime_error("cannot write " + path.string());
-}
-
 std::string tail(const std::string& text, std::size_t size = 4000) {
   return text.size() > size ? text.substr(text.size() - size) : text;
-}
-
-struct CommandResult {
-  int exitCode = -1;
-  std::string output;  ///< stdout; callers redirect stderr themselves.
-};
-
-CommandResult runCommand(const std::string& command) {
-  CommandResult result;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return result;
-  char buffer[4096];
-  std::size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, n);
-  const int status = pclose(pipe);
-  result.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
-
-void runOrThrow(const std::string& command) {
-  const CommandResult result = runCommand(command);
-  if (result.exitCode != 0) {
-    throw std::runtime_error("command failed (" + std::to_string(result.exitCode) +
-                             "): " + command + "\n" + result.output);
-  }
 }
 
 // Every output any imagegate command produced, checked for credentials at the end of the run:
@@ -189,27 +147,6 @@ void runScript(const std::string& script, const std::vector<std::string>& args,
     throw std::runtime_error(script + " failed (status " + std::to_string(status) + "):\n" +
                              tail(readFile(log)));
   }
-}
-
-/// KEY="VALUE" lines without escapes (the fixtures' env-file format).
-Env readEnv(const fs::path& path) {
-  Env env;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);) {
-    const auto eq = line.find('=');
-    if (line.empty() || line[0] == '#' || eq == std::string::npos) continue;
-    std::string value = line.substr(eq + 1);
-    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
-      value = value.substr(1, value.size() - 2);
-    }
-    env[line.substr(0, eq)] = value;
-  }
-  return env;
-}
-
-std::string get(const Env& env, const std::string& key) {
-  const auto it = env.find(key);
-  return it == env.end() ? "" : it->second;
 }
 
 /// One fixture registry (start-registry.sh MODE) in its own work directory.

@@ -21,6 +21,7 @@
 #include <sstream>
 #include <thread>
 
+#include "../testutil/shell.h"
 #include "registry/auth.h"
 #include "registry/distribution_registry.h"
 #include "registry/http_client.h"
@@ -34,7 +35,7 @@ using ::testing::AnyOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using Kind = FetchError::Kind;
-using Env = std::map<std::string, std::string>;
+using namespace imagegate::testutil;  // NOLINT: test helpers
 
 const fs::path kFixtures = fs::path(IMAGEGATE_SOURCE_DIR) / "tests/fixtures/registry";
 
@@ -48,14 +49,6 @@ std::vector<std::string> allMessages;
 void remember(const std::string& message) {
   std::lock_guard lock(messagesMutex);
   allMessages.push_back(message);
-}
-
-std::string shellQuote(const std::string& text) {
-  std::string quoted = "'";
-  for (const char c : text) {
-    quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  }
-  return quoted + "'";
 }
 
 // Runs a fixture script; its output goes to LOG so a failure can show it.
@@ -75,29 +68,6 @@ void runScript(const std::string& script, const std::vector<std::string>& args,
     FAIL() << script << " failed (status " << status << "):\n"
            << output.substr(output.size() > 4000 ? output.size() - 4000 : 0);
   }
-}
-
-// KEY="VALUE" lines, no escapes (the fixtures' env-file format).
-Env readEnv(const fs::path& path) {
-  Env env;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);) {
-    const auto eq = line.find('=');
-    if (line.empty() || line[0] == '#' || eq == std::string::npos) {
-      continue;
-    }
-    std::string value = line.substr(eq + 1);
-    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
-      value = value.substr(1, value.size() - 2);
-    }
-    env[line.substr(0, eq)] = value;
-  }
-  return env;
-}
-
-std::string get(const Env& env, const std::string& key) {
-  const auto it = env.find(key);
-  return it == env.end() ? "" : it->second;
 }
 
 class RegistryFixtures : public ::testing::Environment {

@@ -26,6 +26,8 @@
 #include <thread>
 #include <vector>
 
+#include "../testutil/shell.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -34,6 +36,7 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using ::testing::HasSubstr;
 using ::testing::Not;
+using namespace imagegate::testutil;  // NOLINT: test helpers
 
 // Generous limits: only for liveness, never to measure speed.
 constexpr seconds kStartupTimeout{30};
@@ -65,56 +68,6 @@ spec:
     - name: ro-rootfs
       readOnlyRootFilesystem: {}
 )";
-
-std::string shellQuote(const std::string& text) {
-  std::string quoted = "'";
-  for (char c : text) {
-    if (c == '\'') {
-      quoted += "'\\''";
-    } else {
-      quoted += c;
-    }
-  }
-  return quoted + "'";
-}
-
-std::string readFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-void writeFile(const fs::path& path, const std::string& content) {
-  std::ofstream out(path, std::ios::binary);
-  out << content;
-  if (!out) throw std::runtime_error("cannot write " + path.string());
-}
-
-struct CommandResult {
-  int exitCode = -1;
-  std::string output;  ///< stdout; callers redirect stderr themselves.
-};
-
-CommandResult runCommand(const std::string& command) {
-  CommandResult result;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return result;
-  char buffer[4096];
-  std::size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, n);
-  const int status = pclose(pipe);
-  result.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
-
-void runOrThrow(const std::string& command) {
-  const CommandResult result = runCommand(command);
-  if (result.exitCode != 0) {
-    throw std::runtime_error("command failed (" + std::to_string(result.exitCode) +
-                             "): " + command + "\n" + result.output);
-  }
-}
 
 /// A child process with stdout and stderr in a file. Dies with the test process (PDEATHSIG), so
 /// a crashed test never leaves a server behind; otherwise ended by the destructor.
