@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -314,6 +315,65 @@ TEST_F(PlainRegistry, DigestPinnedReferences) {
   const FetchError error = fetchError(registry_, imageRef(host(), "test/static", "1", wrong));
   EXPECT_THAT(error.kind(), AnyOf(Kind::kNotFound, Kind::kInvalidContent));
   EXPECT_THAT(error.what(), HasSubstr("@" + wrong));
+}
+
+// Changes a blob in the registry's filesystem storage, in place, and puts it back on
+// destruction. docker-registry serves stored blobs without re-hashing them, so this is how a
+// corrupted or malicious registry looks from the client: the right digest header, other bytes.
+class TamperedBlob {
+ public:
+  using Change = std::function<void(std::string&)>;
+
+  TamperedBlob(const fs::path& registryDir, const std::string& digest, const Change& change)
+      : path_(registryDir / "data/docker/registry/v2/blobs/sha256" / digest.substr(7, 2) /
+              digest.substr(7) / "data"),
+        original_(readFile(path_)) {
+    if (original_.empty()) throw std::runtime_error("no stored blob at " + path_.string());
+    std::string tampered = original_;
+    change(tampered);
+    if (tampered == original_) throw std::runtime_error("tampering changed nothing");
+    writeFile(path_, tampered);
+  }
+  ~TamperedBlob() { writeFile(path_, original_); }
+  TamperedBlob(const TamperedBlob&) = delete;
+  TamperedBlob& operator=(const TamperedBlob&) = delete;
+
+ private:
+  fs::path path_;
+  std::string original_;
+};
+
+TEST_F(PlainRegistry, TamperedConfigBlobIsADigestMismatch) {
+  {
+    const TamperedBlob tampered(server_->dir(), pushed("PUSHED_STATIC_ROOT_1_CONFIG_DIGEST"),
+                                [](std::string& blob) { blob[blob.size() / 2] ^= 0x20; });
+    const FetchError error = fetchError(registry_, imageRef(host(), "test/static-root", "1"));
+    EXPECT_EQ(error.kind(), Kind::kInvalidContent);
+    EXPECT_THAT(error.what(), HasSubstr("test/static-root:1"));
+    EXPECT_THAT(error.what(), HasSubstr(pushed("PUSHED_STATIC_ROOT_1_CONFIG_DIGEST")));
+  }
+  // Restored, the same image fetches again: nothing bad was kept.
+  EXPECT_EQ(fetch(registry_, imageRef(host(), "test/static-root", "1")).imageConfig.user, "root");
+}
+
+TEST_F(PlainRegistry, TamperedManifestIsADigestMismatch) {
+  const std::string digest = pushed("PUSHED_STATIC_ROOT_1_MANIFEST_DIGEST");
+  // The registry parses manifests it serves, so the change keeps the JSON valid: a layer size
+  // that is one digit off.
+  const TamperedBlob tampered(server_->dir(), digest, [](std::string& manifest) {
+    const auto size = manifest.find("\"size\":");
+    ASSERT_NE(size, std::string::npos);
+    char& digit = manifest[size + 7];
+    digit = digit == '1' ? '2' : '1';
+  });
+  const FetchError pinned = fetchError(registry_, imageRef(host(), "test/static-root", "", digest));
+  EXPECT_EQ(pinned.kind(), Kind::kInvalidContent);
+  EXPECT_THAT(pinned.what(), HasSubstr("hashes to sha256:"));
+  EXPECT_THAT(pinned.what(), HasSubstr(", not " + digest));
+  // By tag, the body is checked against the registry's own Docker-Content-Digest.
+  const FetchError byTag = fetchError(registry_, imageRef(host(), "test/static-root", "1"));
+  EXPECT_EQ(byTag.kind(), Kind::kInvalidContent);
+  EXPECT_THAT(byTag.what(), HasSubstr(", not " + digest));
 }
 
 TEST_F(PlainRegistry, ConcurrentFetchesShareTheClient) {

@@ -237,7 +237,8 @@ TEST(RegistryDistribution, VerifiesDigests) {
   });
   const FetchError claimed = lying.fetchError(ref("reg.example", "test/app", "1"));
   EXPECT_EQ(claimed.kind(), Kind::kInvalidContent);
-  EXPECT_THAT(claimed.what(), HasSubstr("does not match its digest"));
+  EXPECT_THAT(claimed.what(), HasSubstr("the manifest served for tag 1 hashes to sha256:"));
+  EXPECT_THAT(claimed.what(), HasSubstr(", not sha256:" + std::string(64, '0')));
 
   // A pinned reference whose content does not hash to the pin.
   Harness h([&](const HttpRequest& r) {

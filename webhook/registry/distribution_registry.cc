@@ -256,9 +256,9 @@ DistributionRegistry::Manifest DistributionRegistry::fetchManifest(
   manifest.digest = sha256Digest(response.body);
   if (parsedClaim) {
     if (!digestMatches(claimed, response.body)) {
-      throw FetchError(Kind::kInvalidContent, "the manifest for " + reference +
-                                                  " does not match its digest " + claimed +
-                                                  " (content hashes to " + manifest.digest + ")");
+      const std::string what = reference.starts_with("sha256:") ? reference : "tag " + reference;
+      throw FetchError(Kind::kInvalidContent, "the manifest served for " + what + " hashes to " +
+                                                  manifest.digest + ", not " + claimed);
     }
     manifest.digest = claimed;
   }
