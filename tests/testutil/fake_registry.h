@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "registry/registry.h"
@@ -16,13 +17,14 @@ namespace imagegate::testutil {
 class FakeRegistry : public registry::Registry {
  public:
   void add(const std::string& image, const std::string& user, std::uint64_t size = 100) {
-    registry::ImageFacts facts;
+    registry::ImageFacts facts = makeFacts(user, size);
     facts.ref = registry::parseImageRef(image);
-    facts.manifestDigest = "sha256:" + std::string(64, 'a');
-    facts.imageConfig.user = user;
-    facts.layers.push_back(
-        {"application/vnd.oci.image.layer.v1.tar+gzip", facts.manifestDigest, size});
     images_[facts.ref.str()] = facts;
+  }
+
+  /// Images not added one by one get these facts (as when a test mocks every image alike).
+  void answerEveryImage(const std::string& user, std::uint64_t size) {
+    everyImage_ = makeFacts(user, size);
   }
 
   /// Fetches wait (up to their deadline) until this many are in flight together.
@@ -50,6 +52,11 @@ class FakeRegistry : public registry::Registry {
       }
     }
     const auto found = images_.find(ref.str());
+    if (found == images_.end() && everyImage_) {
+      registry::ImageFacts facts = *everyImage_;
+      facts.ref = ref;
+      return facts;
+    }
     if (found == images_.end()) {
       throw registry::FetchError(
           registry::FetchError::Kind::kNotFound,
@@ -59,7 +66,17 @@ class FakeRegistry : public registry::Registry {
   }
 
  private:
+  static registry::ImageFacts makeFacts(const std::string& user, std::uint64_t size) {
+    registry::ImageFacts facts;
+    facts.manifestDigest = "sha256:" + std::string(64, 'a');
+    facts.imageConfig.user = user;
+    facts.layers.push_back(
+        {"application/vnd.oci.image.layer.v1.tar+gzip", facts.manifestDigest, size});
+    return facts;
+  }
+
   std::map<std::string, registry::ImageFacts> images_;
+  std::optional<registry::ImageFacts> everyImage_;
   std::atomic<int> calls_{0};
   std::atomic<int> maxConcurrent_{0};
   std::mutex mutex_;
