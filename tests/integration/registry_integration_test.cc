@@ -19,6 +19,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -509,6 +510,26 @@ TEST_F(TlsBasicRegistry, UntrustedCertificateIsTlsFailure) {
     EXPECT_EQ(error.kind(), Kind::kTlsFailure) << error.what();
     EXPECT_THAT(error.what(), HasSubstr("certificate verify failed"));
   }
+}
+
+// System trust comes from OpenSSL's hashed certificate directory (read lazily, not the whole
+// bundle at start): a CA placed there, and only there, is trusted without any caFile.
+TEST_F(TlsBasicRegistry, SystemTrustFromAHashedCertificateDirectory) {
+  const fs::path dir = server_->dir() / "system-certs";
+  fs::create_directories(dir);
+  fs::copy_file(ca(), dir / "fixture-ca.pem", fs::copy_options::overwrite_existing);
+  runOrThrow("openssl rehash " + shellQuote(dir.string()) + " 2>&1");
+  ::setenv("SSL_CERT_DIR", dir.c_str(), 1);
+  const RegistryPtr registry = withCredentials("docker-config.json", "");
+  std::optional<ImageFacts> facts;
+  try {
+    facts = fetch(registry, imageRef(host(), "test/static", "1"));
+  } catch (const FetchError& e) {
+    ADD_FAILURE() << e.what();
+  }
+  ::unsetenv("SSL_CERT_DIR");
+  ASSERT_TRUE(facts.has_value());
+  EXPECT_EQ(facts->imageConfig.user, "65532:65532");
 }
 
 TEST_F(TlsBasicRegistry, HostNameIsVerifiedAndSniSent) {
