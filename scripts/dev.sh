@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+# The same configuration as scripts/test.sh, so that running one after the other rebuilds nothing
+# twice (RelWithDebInfo is -O2 with symbols).
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIMAGEGATE_WERROR=ON
 # The server only: the tests build with scripts/test.sh.
 cmake --build build -j"$(nproc)" --target imagegate
 
