@@ -4,7 +4,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <iostream>
 #include <string>
+#include <thread>
 #include <variant>
 
 #include "policy/loader.h"
@@ -506,6 +509,35 @@ TEST(PolicyLoaderErrors, YamlSyntaxErrorHasItsPosition) {
   EXPECT_EQ(problems[0].column, 1);
   EXPECT_THAT(problemsOf("a: [1\nb: 2\n"),
               ElementsAre(problemAt(2, 2, "YAML syntax error: end of sequence flow not found")));
+}
+
+/// Runs `body` and ends the process if it has not returned within `seconds`: a regression of the
+/// bug below loops forever allocating gigabytes a minute, which must fail the test, not hang CI.
+template <typename Body>
+void finishesWithin(int seconds, Body body) {
+  std::promise<void> done;
+  std::future<void> finished = done.get_future();
+  std::thread([&body, done = std::move(done)]() mutable {
+    body();
+    done.set_value();
+  }).detach();
+  if (finished.wait_for(std::chrono::seconds(seconds)) == std::future_status::timeout) {
+    std::cerr << "FAILED: policy loading did not finish within " << seconds << " s\n";
+    std::_Exit(1);
+  }
+}
+
+// yaml-cpp 0.7's LoadAll never returns on some malformed streams, a lone ',' for one
+// (jbeder/yaml-cpp#1040; found by tests/fuzz).
+TEST(PolicyLoaderErrors, StreamsThatStallTheYamlParserAreSyntaxErrors) {
+  for (const std::string_view yaml : {",", "\n,\n", "apiVersion: v1\n---\n,\n", "- !+(.,.)\n"}) {
+    finishesWithin(20, [&] {
+      const auto problems = problemsOf(yaml);
+      ASSERT_EQ(problems.size(), 1u) << yaml;
+      EXPECT_THAT(problems[0].message, HasSubstr("YAML syntax error")) << yaml;
+      EXPECT_GT(problems[0].line, 0) << yaml;
+    });
+  }
 }
 
 TEST(PolicyLoaderErrors, CollectsEveryProblemOfEveryDocument) {

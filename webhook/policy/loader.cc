@@ -1,5 +1,6 @@
 #include "policy/loader.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -582,6 +583,43 @@ std::optional<ParsedPolicy> readPolicy(const YAML::Node& document, Diagnostics& 
   return parsed;
 }
 
+/// Sees only where each document starts. yaml-cpp 0.7's LoadAll never returns on some malformed
+/// streams (a lone ',' for one): the parser reports the same empty document at the same place
+/// again and again without consuming input, and LoadAll appends it forever, allocating
+/// gigabytes a minute (jbeder/yaml-cpp#1040, fixed upstream after 0.8).
+class DocumentStarts : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override { start = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+  YAML::Mark start;
+};
+
+/// YAML::LoadAll, after a first pass over the events that throws where the parser would stall.
+std::vector<YAML::Node> loadAllDocuments(const std::string& yaml) {
+  std::istringstream in(yaml);
+  YAML::Parser parser(in);
+  DocumentStarts starts;
+  std::optional<int> previousStart;
+  while (parser.HandleNextDocument(starts)) {
+    if (previousStart == starts.start.pos) {
+      throw YAML::ParserException(starts.start, "unexpected character where a document starts");
+    }
+    previousStart = starts.start.pos;
+  }
+  return YAML::LoadAll(yaml);
+}
+
 /// Accumulates policies and problems over every source, then fails with all problems at once.
 class Loader {
  public:
@@ -589,7 +627,7 @@ class Loader {
     Diagnostics diag(source, problems_);
     std::vector<YAML::Node> documents;
     try {
-      documents = YAML::LoadAll(std::string(yaml));
+      documents = loadAllDocuments(std::string(yaml));
     } catch (const YAML::Exception& e) {  // syntax errors, and nesting too deep to parse
       diag.report(e.mark, "YAML syntax error: " + e.msg);
       return;
