@@ -13,6 +13,8 @@ packages=(
   docker-registry apache2-utils skopeo umoci busybox-static python3-jwt python3-cryptography
   # benchmarks
   wrk nginx-light hey hyperfine
+  # fuzzing (scripts/fuzz.sh): clang with libFuzzer and the sanitizer runtimes
+  clang libclang-rt-14-dev
 )
 
 missing=()
