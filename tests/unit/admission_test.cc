@@ -173,6 +173,23 @@ TEST(DecodeReview, UnreadableMessagesSayWhatIsWrong) {
   }
 }
 
+// nlohmann reports a number it cannot represent as out_of_range, not parse_error (found by
+// tests/fuzz): it must be an unreadable body like any other, not an escaping library exception.
+TEST(DecodeReview, NumbersTooLargeToRepresentAreUnreadable) {
+  for (const std::string& number :
+       {std::string("1e400"), std::string("-1e400"), std::string(400, '9') + ".5"}) {
+    try {
+      decodeReview(R"({"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":)"
+                   R"({"uid":"u","x":)" +
+                   number + "}}");
+      ADD_FAILURE() << number;
+    } catch (const UnreadableReview& e) {
+      EXPECT_THAT(e.what(), HasSubstr("not valid JSON: number overflow")) << number;
+      EXPECT_THAT(e.what(), ::testing::Not(HasSubstr("json.exception")));
+    }
+  }
+}
+
 TEST(DecodeReview, DeepNestingIsRejectedWithoutParsing) {
   const std::string deep(200'000, '[');
   try {

@@ -113,9 +113,10 @@ TEST(RegistryAuth, TokenResponse) {
 }
 
 TEST(RegistryAuth, BadTokenResponses) {
-  for (const char* body : {"", "{", "[]", "{}", R"({"token":""})", R"({"token":5})",
-                           R"({"access_token":["x"]})", R"({"token":"t","expires_in":"300"})",
-                           "{\"token\":\"a\\r\\nX-Injected: 1\"}", R"({"token":"a b"})"}) {
+  for (const char* body :
+       {"", "{", "[]", "{}", R"({"token":""})", R"({"token":5})", R"({"access_token":["x"]})",
+        R"({"token":"t","expires_in":"300"})", "{\"token\":\"a\\r\\nX-Injected: 1\"}",
+        R"({"token":"a b"})", R"({"token":"t","expires_in":1e400})"}) {
     EXPECT_THROW(parseTokenResponse(body), Error) << body;
   }
 }
@@ -209,7 +210,10 @@ TEST(RegistryAuth, DockerConfigErrorsNeverShowSecrets) {
         std::string(R"({"auths":{"r.example":{"auth":"bm9jb2xvbg=="}}})"),  // "nocolon"
         std::string(R"({"auths":{"r.example":{"password":5}}})"),
         std::string(R"({"auths":{"r.example":"x"}})"), std::string(R"({"auths":[]})"),
-        std::string(R"({"auths":{)"), std::string("[]")}) {
+        std::string(R"({"auths":{)"), std::string("[]"),
+        std::string(R"({"auths":{"r.example":{"auth":")") + secret + "\",\"n\":1e400}}}",
+        // Cut inside the secret: the JSON library's message quotes the last token it read.
+        std::string(R"({"auths":{"r.example":{"auth":")") + secret}) {
     try {
       DockerConfig::parse(body);
       ADD_FAILURE() << "accepted " << body;

@@ -138,6 +138,7 @@ TEST(RegistryManifest, RejectsMalformedJson) {
   expectInvalidManifest(body.substr(0, body.size() / 2), "", "not valid JSON");
   expectInvalidManifest("", "", "not valid JSON");
   expectInvalidManifest("[1,2]", "", "not a JSON object");
+  expectInvalidManifest(R"({"schemaVersion":1e400})", "", "not valid JSON: number overflow");
   expectInvalidManifest(std::string(100, '[') + std::string(100, ']'), "", "nests deeper");
 }
 
@@ -331,6 +332,7 @@ TEST(RegistryManifest, ImageConfigWrongTypes) {
   expectBad(R"({"rootfs":{"diff_ids":"x"}})", "diff_ids");
   expectBad(R"({"history":{}})", "history must be an array");
   expectBad(R"({"config":{"User":"ro)", "not valid JSON");
+  expectBad(R"({"config":{"StopTimeout":1e400}})", "not valid JSON: number overflow");
   expectBad("null", "not a JSON object");
   json big = {{"config", {{"Env", {std::string(kMaxConfigBytes, 'x')}}}}};
   expectBad(big.dump(), "over the limit of 8388608");

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "common/json_depth.h"
+#include "common/json_parse.h"
 
 namespace imagegate::admission {
 namespace {
@@ -20,12 +21,6 @@ struct FieldProblem {
 
 std::string join(const std::string& path, std::string_view key) {
   return path.empty() ? std::string(key) : path + "." + std::string(key);
-}
-
-std::string withoutLibraryPrefix(const std::string& what) {
-  // nlohmann messages start with "[json.exception.parse_error.101] "; users need the rest.
-  const auto end = what.find("] ");
-  return end == std::string::npos ? what : what.substr(end + 2);
 }
 
 /// Typed accessors over a JSON object that record the JSON path for messages. `null` counts as
@@ -251,11 +246,10 @@ json parseBody(std::string_view body, const DecodeLimits& limits) {
     throw UnreadableReview("request body is nested deeper than " + std::to_string(limits.maxDepth) +
                            " levels");
   }
-  try {
-    return json::parse(body);
-  } catch (const json::parse_error& e) {
-    throw UnreadableReview("request body is not valid JSON: " + withoutLibraryPrefix(e.what()));
-  }
+  JsonProblem problem;
+  auto root = tryParseJson(body, problem);
+  if (!root) throw UnreadableReview("request body is not valid JSON: " + problem.reason);
+  return std::move(*root);
 }
 
 ReviewEnvelope decodeEnvelope(const json& root) {

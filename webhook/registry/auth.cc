@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/json_parse.h"
 
 namespace imagegate::registry {
 namespace {
@@ -230,12 +231,10 @@ std::optional<Challenge> preferredChallenge(const std::vector<Challenge>& challe
 }
 
 TokenResponse parseTokenResponse(std::string_view body) {
-  json document;
-  try {
-    document = json::parse(body);
-  } catch (const json::parse_error&) {
-    throw Error("token response is not valid JSON");
-  }
+  JsonProblem problem;  // not shown: its reason may quote the token
+  const std::optional<json> parsed = tryParseJson(body, problem);
+  if (!parsed) throw Error("token response is not valid JSON");
+  const json& document = *parsed;
   if (!document.is_object()) {
     throw Error("token response is not a JSON object");
   }
@@ -322,12 +321,14 @@ std::string normalizeRegistryHost(std::string_view key) {
 }
 
 DockerConfig DockerConfig::parse(std::string_view text) {
-  json document;
-  try {
-    document = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw Error(std::string("docker config is not valid JSON (") + e.what() + ")");
+  JsonProblem problem;
+  const std::optional<json> parsed = tryParseJson(text, problem);
+  if (!parsed) {
+    // The position only: the parser's reason quotes the text it stopped at, a password maybe.
+    throw Error("docker config is not valid JSON (parsing stopped at byte " +
+                std::to_string(problem.byte) + ")");
   }
+  const json& document = *parsed;
   if (!document.is_object()) {
     throw Error("docker config is not a JSON object");
   }

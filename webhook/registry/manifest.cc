@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/json_depth.h"
+#include "common/json_parse.h"
 #include "registry/digest.h"
 
 namespace imagegate::registry {
@@ -38,15 +39,11 @@ json parseJson(std::string_view body, std::string_view what, std::size_t limit) 
   if (jsonNestingExceeds(body, kMaxJsonDepth)) {
     invalid(std::string(what) + " nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   }
-  try {
-    json document = json::parse(body);
-    if (!document.is_object()) {
-      invalid(std::string(what) + " is not a JSON object");
-    }
-    return document;
-  } catch (const json::parse_error& e) {
-    invalid(std::string(what) + " is not valid JSON (" + e.what() + ")");
-  }
+  JsonProblem problem;
+  std::optional<json> document = tryParseJson(body, problem);
+  if (!document) invalid(std::string(what) + " is not valid JSON: " + problem.reason);
+  if (!document->is_object()) invalid(std::string(what) + " is not a JSON object");
+  return std::move(*document);
 }
 
 const json* member(const json& object, const char* key) {
