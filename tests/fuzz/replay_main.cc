@@ -12,6 +12,16 @@
 #include <string>
 #include <vector>
 
+// Sanitizers reserve terabytes of address space, so the memory limit below is for plain builds.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define IMAGEGATE_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+    __has_feature(memory_sanitizer)
+#define IMAGEGATE_SANITIZED 1
+#endif
+#endif
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
 
 namespace {
@@ -28,8 +38,8 @@ void replay(const std::filesystem::path& file) {
 int main(int argc, char** argv) {
   // An input that makes a parser allocate without end (one did: tests/fuzz/corpus/policy-*comma*)
   // fails here with bad_alloc instead of taking the machine's memory; CTest's timeout ends one
-  // that loops without allocating. (Not under ASan, which reserves terabytes of address space.)
-#ifndef __SANITIZE_ADDRESS__
+  // that loops without allocating.
+#ifndef IMAGEGATE_SANITIZED
   const rlimit memory{4UL << 30, 4UL << 30};
   setrlimit(RLIMIT_AS, &memory);
 #endif
