@@ -61,10 +61,6 @@ constexpr const char* kRegistryMaxLifetime = "900";
 // ---------------------------------------------------------------------------------------------
 // Processes and files
 
-std::string tail(const std::string& text, std::size_t size = 4000) {
-  return text.size() > size ? text.substr(text.size() - size) : text;
-}
-
 // Every output any imagegate command produced, checked for credentials at the end of the run:
 // a leak in any message, not only the wrong-password one, is a bug.
 std::mutex outputsMutex;
@@ -141,11 +137,8 @@ void runScript(const std::string& script, const std::vector<std::string>& args,
   std::string command = std::string("IMAGEGATE_REGISTRY_MAX_LIFETIME=") + kRegistryMaxLifetime +
                         " " + shellQuote((kFixtures / script).string());
   for (const std::string& arg : args) command += " " + shellQuote(arg);
-  command += " >>" + shellQuote(log.string()) + " 2>&1 </dev/null";
-  const int status = std::system(command.c_str());
-  if (status != 0) {
-    throw std::runtime_error(script + " failed (status " + std::to_string(status) + "):\n" +
-                             tail(readFile(log)));
+  if (const std::string failure = runLogged(command, log); !failure.empty()) {
+    throw std::runtime_error(script + " " + failure);
   }
 }
 

@@ -60,15 +60,8 @@ void runScript(const std::string& script, const std::vector<std::string>& args,
   for (const std::string& arg : args) {
     command += " " + shellQuote(arg);
   }
-  command += " >>" + shellQuote(log.string()) + " 2>&1 </dev/null";
-  const int status = std::system(command.c_str());
-  if (status != 0) {
-    std::ifstream in(log);
-    std::stringstream text;
-    text << in.rdbuf();
-    const std::string output = text.str();
-    FAIL() << script << " failed (status " << status << "):\n"
-           << output.substr(output.size() > 4000 ? output.size() - 4000 : 0);
+  if (const std::string failure = runLogged(command, log); !failure.empty()) {
+    FAIL() << script << " " << failure;
   }
 }
 

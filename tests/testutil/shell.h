@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -57,6 +58,18 @@ inline void runOrThrow(const std::string& command) {
     throw std::runtime_error("command failed (" + std::to_string(result.exitCode) +
                              "): " + command + "\n" + result.output);
   }
+}
+
+/// Runs `command` with stdin closed and its stdout and stderr appended to `log`. Returns "" on
+/// success, else the exit status and the end of the log, for the test's failure message.
+inline std::string runLogged(const std::string& command, const std::filesystem::path& log) {
+  const int status =
+      std::system((command + " >>" + shellQuote(log.string()) + " 2>&1 </dev/null").c_str());
+  if (status == 0) return "";
+  const std::string output = readFile(log);
+  constexpr std::size_t kTail = 4000;
+  return "failed (status " + std::to_string(status) + "):\n" +
+         output.substr(output.size() > kTail ? output.size() - kTail : 0);
 }
 
 using Env = std::map<std::string, std::string>;
