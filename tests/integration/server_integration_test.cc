@@ -26,7 +26,9 @@
 #include <thread>
 #include <vector>
 
+#include "../testutil/server_process.h"
 #include "../testutil/shell.h"
+#include "../testutil/tls_client.h"
 
 namespace {
 
@@ -36,10 +38,10 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using ::testing::HasSubstr;
 using ::testing::Not;
+using ::testing::StartsWith;
 using namespace imagegate::testutil;  // NOLINT: test helpers
 
 // Generous limits: only for liveness, never to measure speed.
-constexpr seconds kStartupTimeout{30};
 constexpr seconds kExitTimeout{20};
 constexpr long kMaxRequestBytes = 1024 * 1024;
 
@@ -68,165 +70,6 @@ spec:
     - name: ro-rootfs
       readOnlyRootFilesystem: {}
 )";
-
-/// A child process with stdout and stderr in a file. Dies with the test process (PDEATHSIG), so
-/// a crashed test never leaves a server behind; otherwise ended by the destructor.
-class Child {
- public:
-  Child(const std::vector<std::string>& argv, const fs::path& output, bool pipeStdin = false)
-      : output_(output) {
-    int fds[2] = {-1, -1};
-    if (pipeStdin && pipe(fds) != 0) throw std::runtime_error("pipe failed");
-    pid_ = fork();
-    if (pid_ < 0) throw std::runtime_error("fork failed");
-    if (pid_ == 0) exec(argv, fds, pipeStdin);
-    if (pipeStdin) {
-      close(fds[0]);
-      stdin_ = fds[1];
-    }
-  }
-
-  ~Child() {
-    closeStdin();
-    if (running()) {
-      kill(pid_, SIGTERM);
-      if (!waitExit(seconds(10))) {
-        kill(pid_, SIGKILL);
-        waitExit(seconds(10));
-      }
-    }
-  }
-
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
-  pid_t pid() const { return pid_; }
-  const fs::path& output() const { return output_; }
-  bool running() const { return !exitCode_.has_value(); }
-
-  void closeStdin() {
-    if (stdin_ >= 0) close(stdin_);
-    stdin_ = -1;
-  }
-
-  void writeStdin(const std::string& text) {
-    if (stdin_ >= 0 && write(stdin_, text.data(), text.size()) < 0) closeStdin();
-  }
-
-  void signal(int number) const {
-    if (!exitCode_) kill(pid_, number);
-  }
-
-  /// The exit code (128 + signal when killed), or nullopt if still running after `timeout`.
-  std::optional<int> waitExit(milliseconds timeout) {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    while (!exitCode_) {
-      int status = 0;
-      const pid_t done = waitpid(pid_, &status, WNOHANG);
-      if (done == pid_) {
-        exitCode_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      } else if (std::chrono::steady_clock::now() >= until) {
-        break;
-      } else {
-        std::this_thread::sleep_for(milliseconds(20));
-      }
-    }
-    return exitCode_;
-  }
-
- private:
-  [[noreturn]] static void exec(const std::vector<std::string>& argv, const int fds[2],
-                                bool pipeStdin) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (pipeStdin) {
-      dup2(fds[0], STDIN_FILENO);
-      close(fds[0]);
-      close(fds[1]);
-    }
-    std::vector<char*> args;
-    for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-    args.push_back(nullptr);
-    execvp(args[0], args.data());
-    _exit(127);
-  }
-
-  // The output file is opened by the child itself: see startChild.
-  fs::path output_;
-  pid_t pid_ = -1;
-  int stdin_ = -1;
-  std::optional<int> exitCode_;
-};
-
-/// Runs `argv` with stdout and stderr appended to `output` (via the shell's redirection, which
-/// keeps Child free of file-descriptor juggling).
-std::unique_ptr<Child> startChild(std::vector<std::string> argv, const fs::path& output,
-                                  bool pipeStdin = false) {
-  std::string command = "exec";
-  for (const auto& arg : argv) command += " " + shellQuote(arg);
-  command += " >>" + shellQuote(output.string()) + " 2>&1";
-  return std::make_unique<Child>(std::vector<std::string>{"/bin/sh", "-c", command}, output,
-                                 pipeStdin);
-}
-
-/// A running `imagegate serve` and the port it reported.
-struct ServerProcess {
-  std::unique_ptr<Child> child;
-  int port = 0;
-};
-
-std::optional<int> reportedPort(const std::string& log) {
-  std::istringstream lines(log);
-  std::string line;
-  while (std::getline(lines, line)) {
-    const json entry = json::parse(line, nullptr, false);
-    if (entry.is_object() && entry.value("msg", "") == "imagegate listening" &&
-        entry.contains("port")) {
-      return entry["port"].get<int>();
-    }
-  }
-  return std::nullopt;
-}
-
-ServerProcess startServer(const fs::path& dir, const std::string& name,
-                          const std::vector<std::string>& extraArgs) {
-  std::vector<std::string> argv = {IMAGEGATE_BINARY, "serve",
-                                   "--listen",       "127.0.0.1:0",
-                                   "--tls-cert",     (dir / "serving.crt").string(),
-                                   "--tls-key",      (dir / "serving.key").string(),
-                                   "--policy",       (dir / "policies.yaml").string()};
-  argv.insert(argv.end(), extraArgs.begin(), extraArgs.end());
-  const fs::path log = dir / (name + ".log");
-  ServerProcess server{startChild(argv, log), 0};
-  const auto until = std::chrono::steady_clock::now() + kStartupTimeout;
-  while (std::chrono::steady_clock::now() < until) {
-    if (const auto port = reportedPort(readFile(log))) {
-      server.port = *port;
-      return server;
-    }
-    if (server.child->waitExit(milliseconds(0))) {
-      throw std::runtime_error("imagegate serve exited during startup:\n" + readFile(log));
-    }
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  throw std::runtime_error("imagegate serve did not report its port:\n" + readFile(log));
-}
-
-/// A development CA and a serving certificate for localhost/127.0.0.1 signed by it. EC keys
-/// keep generation fast; nothing is checked in.
-void generateCertificates(const fs::path& dir) {
-  const std::string d = shellQuote(dir.string());
-  writeFile(dir / "serving.ext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
-            "keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n");
-  const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-  runOrThrow("cd " + d + " && openssl req -x509" + ec +
-             " -days 2 -subj /CN=imagegate-test-ca -keyout ca.key -out ca.crt 2>&1");
-  runOrThrow("cd " + d + " && openssl req" + ec +
-             " -subj /CN=localhost -keyout serving.key -out serving.csr 2>&1");
-  runOrThrow("cd " + d +
-             " && openssl x509 -req -in serving.csr -CA ca.crt -CAkey ca.key -CAcreateserial"
-             " -days 2 -extfile serving.ext -out serving.crt 2>&1");
-}
 
 struct HttpResult {
   int curlExit = -1;
@@ -582,46 +425,23 @@ TEST_F(ServerIntegrationTest, AnswersManyConcurrentRequests) {
   expectStillServing();
 }
 
-/// Connections to `port` in the ESTABLISHED state, from /proc/net/tcp (IPv4 loopback).
-int establishedConnections(int port) {
-  std::ifstream table("/proc/net/tcp");
-  std::string line;
-  std::getline(table, line);  // header
-  int count = 0;
-  while (std::getline(table, line)) {
-    std::istringstream fields(line);
-    std::string slot, local, remote, state;
-    fields >> slot >> local >> remote >> state;
-    const std::size_t colon = local.find(':');
-    if (colon != std::string::npos && state == "01" &&
-        std::stoi(local.substr(colon + 1), nullptr, 16) == port) {
-      ++count;
-    }
-  }
-  return count;
-}
-
-bool waitFor(const std::function<bool()>& condition, milliseconds timeout) {
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() >= until) return false;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return true;
-}
-
 TEST_F(ServerIntegrationTest, SigtermDrainsThenExitsAfterInFlightRequestCompletes) {
-  ServerProcess server = startServer(dir_, "drain-server", {"--drain-period", "3s"});
-  // A chunked upload whose second half comes 4 s later: still in flight when SIGTERM arrives
-  // and when the drain period ends and the acceptor closes.
-  const fs::path review = kDataDir / "pod-allow.json";
-  const fs::path out = dir_ / "inflight.out";
-  const std::string upload =
-      "(head -c 200 " + shellQuote(review) + "; sleep 4; tail -c +201 " + shellQuote(review) +
-      ") | curl -sS --max-time 60 --cacert " + shellQuote(dir_ / "ca.crt") +
-      " -X POST -T - -H 'Content-Type: application/json' -w '\\n%{http_code}' " +
-      url("/validate", server.port);
-  auto client = startChild({"/bin/bash", "-c", upload}, out);
+  ServerProcess server =
+      startServer(dir_, "drain-server", {"--drain-period", "3s", "--first-request-timeout", "60s"});
+  // An upload whose second half comes 4 s later: still in flight when SIGTERM arrives and when
+  // the drain period ends and the acceptor closes.
+  const std::string review = readFile(kDataDir / "pod-allow.json");
+  TlsClient client(server.port, dir_ / "ca.crt", seconds(60));
+  ASSERT_TRUE(
+      client.send("POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
+                  "application/json\r\nContent-Length: " +
+                  std::to_string(review.size()) + "\r\n\r\n" + review.substr(0, 200)));
+  std::string output;
+  std::thread uploader([&] {
+    std::this_thread::sleep_for(seconds(4));
+    client.send(review.substr(200));
+    output = client.readResponse();
+  });
   ASSERT_TRUE(waitFor([&] { return establishedConnections(server.port) > 0; }, seconds(20)));
 
   server.child->signal(SIGTERM);
@@ -629,12 +449,9 @@ TEST_F(ServerIntegrationTest, SigtermDrainsThenExitsAfterInFlightRequestComplete
       waitFor([&] { return curl({url("/readyz", server.port)}).status == 503; }, seconds(10)))
       << "/readyz should say 503 while draining";
 
-  const auto clientExit = client->waitExit(seconds(60));
-  ASSERT_TRUE(clientExit.has_value());
-  EXPECT_EQ(*clientExit, 0) << readFile(out);
-  const std::string output = readFile(out);
+  uploader.join();
   EXPECT_THAT(output, HasSubstr("\"allowed\":true"));
-  EXPECT_THAT(output, HasSubstr("\n200"));
+  EXPECT_THAT(output, StartsWith("HTTP/1.1 200"));
 
   const auto serverExit = server.child->waitExit(kExitTimeout);
   ASSERT_TRUE(serverExit.has_value()) << "server still running after SIGTERM:\n"
@@ -665,29 +482,19 @@ TEST_F(ServerIntegrationTest, SigtermClosesIdleKeepAliveConnectionsPromptly) {
   EXPECT_EQ(*serverExit, 0);
 }
 
-TEST_F(ServerIntegrationTest, ConnectionsBeyondTheLimitAreClosed) {
+TEST_F(ServerIntegrationTest, AtTheConnectionLimitAClientThatSentNothingMakesRoom) {
   ServerProcess server = startServer(dir_, "limit-server", {"--max-connections", "1"});
-  // -no_ign_eof: s_client hangs up when we close its stdin.
+  // -no_ign_eof: s_client hangs up when we close its stdin. It handshakes and sends nothing.
   auto holder = startChild(
       {"openssl", "s_client", "-quiet", "-no_ign_eof", "-connect",
        "127.0.0.1:" + std::to_string(server.port), "-CAfile", (dir_ / "ca.crt").string()},
       dir_ / "holder.out", true);
   ASSERT_TRUE(waitFor([&] { return establishedConnections(server.port) > 0; }, seconds(20)));
-  // Give the server time to accept the holder (it is established in the kernel first).
-  ASSERT_TRUE(waitFor(
-      [&] {
-        return readFile(server.child->output()).find("connection limit reached") !=
-                   std::string::npos ||
-               curl({url("/healthz", server.port)}).curlExit != 0;
-      },
-      seconds(20)));
-  EXPECT_NE(curl({url("/healthz", server.port)}).curlExit, 0);
-  EXPECT_THAT(readFile(server.child->output()), HasSubstr("connection limit reached"));
-
-  holder->closeStdin();
-  holder->waitExit(seconds(20));
   EXPECT_TRUE(
       waitFor([&] { return curl({url("/healthz", server.port)}).status == 200; }, seconds(20)));
+  EXPECT_THAT(readFile(server.child->output()), HasSubstr("connection limit reached"));
+  holder->closeStdin();
+  holder->waitExit(seconds(20));
 }
 
 }  // namespace

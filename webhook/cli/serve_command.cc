@@ -32,9 +32,14 @@ struct ServeFlags {
   std::string keyFile;
   std::string policyPath;
   std::size_t maxRequestBytes = 0;
+  std::size_t maxBodyBytesInFlight = 0;
   std::size_t maxConnections = 0;
+  std::size_t maxPendingPerAddress = 0;
   unsigned threads = 0;
+  std::string firstRequestTimeout;
+  std::string idleTimeout;
   std::string readTimeout;
+  std::string maxReviewTimeout;
   std::string drainPeriod;
   std::string shutdownTimeout;
   std::string logLevel;
@@ -54,11 +59,25 @@ po::options_description describeFlags(ServeFlags& flags) {
       "policy file or directory")(
       "max-request-bytes", po::value(&flags.maxRequestBytes)->default_value(defaults.maxBodyBytes),
       "largest request body accepted (413 beyond)")(
-      "max-connections", po::value(&flags.maxConnections)->default_value(defaults.maxConnections),
-      "open connections beyond this are closed at once")(
+      "max-body-bytes-in-flight",
+      po::value(&flags.maxBodyBytesInFlight)->default_value(defaults.maxBodyBytesInFlight),
+      "request bodies being received at once, all connections together (the oldest unfinished "
+      "upload is dropped, then 503)")(
+      "max-connections", po::value(&flags.maxConnections)->default_value(0),
+      "open connections (0: from the file descriptor limit, at most 4096); when full, the oldest "
+      "connection that has not completed a request, else the oldest idle one, is closed")(
+      "max-pending-per-address",
+      po::value(&flags.maxPendingPerAddress)->default_value(defaults.maxPendingPerAddress),
+      "connections from one address that have not completed a request yet")(
       "threads", po::value(&flags.threads)->default_value(0), "I/O threads (0: one per core)")(
+      "first-request-timeout", po::value(&flags.firstRequestTimeout)->default_value("5s"),
+      "a new connection's TLS handshake and whole first request must arrive within this")(
+      "idle-timeout", po::value(&flags.idleTimeout)->default_value("60s"),
+      "keep-alive connections wait this long for their next request")(
       "read-timeout", po::value(&flags.readTimeout)->default_value("10s"),
-      "limit for the TLS handshake, each request read and idle keep-alive")(
+      "limit for a later request's body and for each response write")(
+      "max-review-timeout", po::value(&flags.maxReviewTimeout)->default_value("30s"),
+      "a review's budget is its ?timeout= (default 10s), never more than this (at most 30s)")(
       "drain-period", po::value(&flags.drainPeriod)->default_value("0s"),
       "after SIGTERM: keep serving this long with /readyz at 503")(
       "shutdown-timeout", po::value(&flags.shutdownTimeout)->default_value("15s"),
@@ -117,16 +136,28 @@ server::ServerOptions serverOptions(const ServeFlags& flags) {
     throw Error("--max-request-bytes must be between 1 and " +
                 std::to_string(kMaxRequestBytesLimit));
   }
-  if (flags.maxConnections == 0) throw Error("--max-connections must be at least 1");
+  if (flags.maxBodyBytesInFlight < flags.maxRequestBytes) {
+    throw Error("--max-body-bytes-in-flight must be at least --max-request-bytes");
+  }
+  if (flags.maxPendingPerAddress == 0) throw Error("--max-pending-per-address must be at least 1");
   if (flags.threads > kMaxThreads) {
     throw Error("--threads must be at most " + std::to_string(kMaxThreads));
   }
   options.certFile = flags.certFile;
   options.keyFile = flags.keyFile;
   options.maxBodyBytes = flags.maxRequestBytes;
+  options.maxBodyBytesInFlight = flags.maxBodyBytesInFlight;
   options.maxConnections = flags.maxConnections;
+  options.maxPendingPerAddress = flags.maxPendingPerAddress;
   options.threads = flags.threads;
+  options.firstRequestTimeout =
+      durationFlag("first-request-timeout", flags.firstRequestTimeout, false);
+  options.idleTimeout = durationFlag("idle-timeout", flags.idleTimeout, false);
   options.readTimeout = durationFlag("read-timeout", flags.readTimeout, false);
+  options.maxReviewTimeout = durationFlag("max-review-timeout", flags.maxReviewTimeout, false);
+  if (options.maxReviewTimeout > server::kMaxReviewBudget) {
+    throw Error("--max-review-timeout must be at most 30s, the API server's largest timeout");
+  }
   options.drainPeriod = durationFlag("drain-period", flags.drainPeriod, true);
   options.shutdownTimeout = durationFlag("shutdown-timeout", flags.shutdownTimeout, true);
   return options;

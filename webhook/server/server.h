@@ -25,19 +25,45 @@ using ReviewResponder = std::function<void(HttpReply)>;
 using ReviewHandler =
     std::function<void(std::string_view body, Deadline deadline, ReviewResponder respond)>;
 
+/// The API server's largest webhook timeoutSeconds: no review may ask for longer.
+inline constexpr std::chrono::milliseconds kMaxReviewBudget{30'000};
+
 struct ServerOptions {
   std::string address = "127.0.0.1";
   std::uint16_t port = 8443;  ///< 0 picks a free port; see Server::port().
   std::string certFile;
   std::string keyFile;
-  std::size_t maxBodyBytes = 4 * 1024 * 1024;
-  std::size_t maxConnections = 1024;
-  unsigned threads = 0;                                    ///< 0: one per core.
-  std::chrono::milliseconds readTimeout{10'000};           ///< Handshake, headers and body.
+  /// The API server caps request bodies at 3 MiB and etcd stores objects of up to 1.5 MiB, so a
+  /// review (object plus, on UPDATE, oldObject) fits in 3 MiB unless its JSON is unusually fat.
+  std::size_t maxBodyBytes = 3 * 1024 * 1024;
+  /// Request bodies being received on all connections together; the oldest unfinished upload
+  /// is dropped to make room.
+  std::size_t maxBodyBytesInFlight = 64 * 1024 * 1024;
+  /// 0: derived from the file descriptor limit (see connectionLimitFor).
+  std::size_t maxConnections = 0;
+  /// Connections from one client address that have not completed a request yet.
+  std::size_t maxPendingPerAddress = 256;
+  unsigned threads = 0;                                  ///< 0: one per core.
+  std::chrono::milliseconds firstRequestTimeout{5'000};  ///< Accept to the end of request one.
+  std::chrono::milliseconds idleTimeout{60'000};         ///< Keep-alive wait for the next request.
+  std::chrono::milliseconds readTimeout{10'000};         ///< A later request's body; each write.
   std::chrono::milliseconds defaultReviewTimeout{10'000};  ///< When no ?timeout= is given.
+  /// The most a review may take, whatever its ?timeout= asks (at most 30 s, the API server's
+  /// largest timeoutSeconds).
+  std::chrono::milliseconds maxReviewTimeout{30'000};
   std::chrono::milliseconds drainPeriod{0};  ///< After SIGTERM: /readyz 503, still serving.
   std::chrono::milliseconds shutdownTimeout{15'000};  ///< Then: wait this long for in-flight work.
 };
+
+/// File descriptors kept back from connections for registry connections, policy and
+/// certificate files and the process itself.
+std::size_t reservedDescriptors(std::size_t fileLimit);
+/// The default connection limit for a file descriptor limit: what is left after the reserve,
+/// and at most 4096.
+std::size_t connectionLimitFor(std::size_t fileLimit);
+/// Raises the soft RLIMIT_NOFILE to the hard limit (containers often start at 1024 soft) and
+/// returns the soft limit now in force.
+std::size_t raiseFileLimit();
 
 class Server {
  public:
