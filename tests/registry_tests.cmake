@@ -32,3 +32,9 @@ target_compile_definitions(image_facts_integration_test PRIVATE
 add_dependencies(image_facts_integration_test imagegate)
 add_test(NAME image_facts_integration_test COMMAND image_facts_integration_test)
 set_tests_properties(image_facts_integration_test PROPERTIES LABELS integration TIMEOUT 600)
+
+# The real imagegate binary against a hostile registry (tests/fixtures/registry/hostile_registry.py,
+# started once per test process in well under a second): endless chunked replies, Retry-After
+# beyond the deadline, a registry that never answers, credentials echoed in error messages.
+imagegate_test(hostile_registry_test SOURCES integration/hostile_registry_test.cc
+  DEPS nlohmann_json::nlohmann_json LABEL integration)

@@ -127,14 +127,15 @@ struct Harness {
     registry = std::make_unique<DistributionRegistry>(std::move(options));
   }
 
-  ImageFacts fetch(const ImageRef& image, const std::string& platform = "linux/amd64") {
-    return registry->fetchFacts(image, Platform::parse(platform),
-                                Deadline::after(std::chrono::seconds(30)));
+  ImageFacts fetch(const ImageRef& image, const std::string& platform = "linux/amd64",
+                   SteadyClock::duration budget = std::chrono::seconds(30)) {
+    return registry->fetchFacts(image, Platform::parse(platform), Deadline::after(budget));
   }
 
-  FetchError fetchError(const ImageRef& image, const std::string& platform = "linux/amd64") {
+  FetchError fetchError(const ImageRef& image, const std::string& platform = "linux/amd64",
+                        SteadyClock::duration budget = std::chrono::seconds(30)) {
     try {
-      fetch(image, platform);
+      fetch(image, platform, budget);
     } catch (const FetchError& e) {
       return e;
     }
@@ -545,6 +546,185 @@ TEST(RegistryDistribution, HostileChallengeIsUnauthorized) {
   const FetchError error = h.fetchError(ref("reg.example", "test/app", "1"));
   EXPECT_EQ(error.kind(), Kind::kUnauthorized);
   EXPECT_THAT(error.what(), HasSubstr("unusable challenge"));
+}
+
+// Retry-After is the registry's to ask and ours to refuse: a wait that does not fit in what is
+// left of the deadline, or that is longer than imagegate ever sleeps, fails at once with a
+// message saying so, instead of pinning a fetch thread.
+TEST(RegistryDistribution, RetryAfterBeyondTheDeadlineFailsFastWithoutSleeping) {
+  Harness h([](const HttpRequest&) { return respond(429, "", {{"retry-after", "86000"}}); });
+  // A review whose client asked for a day (?timeout=24h): the wait still is not slept.
+  const FetchError error =
+      h.fetchError(ref("reg.example", "test/app", "1"), "linux/amd64", std::chrono::hours(24));
+  EXPECT_EQ(error.kind(), Kind::kRateLimited);
+  EXPECT_THAT(error.what(), HasSubstr("the registry asked to retry after 86000 s"));
+  EXPECT_THAT(error.what(), HasSubstr("(HTTP 429)"));
+  EXPECT_TRUE(h.sleeps.empty());
+  EXPECT_EQ(h.transport->requests.size(), 1u);
+}
+
+TEST(RegistryDistribution, RetryAfterLongerThanImagegateWaitsFailsFast) {
+  // 20 s fits in a 30 s deadline, but one fetch never sleeps that long.
+  Harness h([](const HttpRequest&) { return respond(503, "", {{"retry-after", "20"}}); });
+  const FetchError error = h.fetchError(ref("reg.example", "test/app", "1"));
+  EXPECT_EQ(error.kind(), Kind::kServerError);
+  EXPECT_THAT(error.what(), HasSubstr("the registry asked to retry after 20 s"));
+  EXPECT_TRUE(h.sleeps.empty());
+}
+
+TEST(RegistryDistribution, RetryAfterLeavesTimeForTheRetriedRequest) {
+  // 2 s is less than the 2.5 s left, but the retried request would have almost none.
+  Harness h([](const HttpRequest&) { return respond(429, "", {{"retry-after", "2"}}); });
+  const FetchError error = h.fetchError(ref("reg.example", "test/app", "1"), "linux/amd64",
+                                        std::chrono::milliseconds(2500));
+  EXPECT_EQ(error.kind(), Kind::kRateLimited);
+  EXPECT_THAT(error.what(), HasSubstr("beyond the review's deadline"));
+  EXPECT_TRUE(h.sleeps.empty());
+}
+
+// Every form a credential travels in, as a hostile registry (or token service) could echo it.
+constexpr char kEchoUser[] = "attacker-user";
+constexpr char kEchoPassword[] = "S3cr3tPa55-Xq9z";
+constexpr char kEchoBearer[] = "brr-Vn5Xc3Hs7Jp1Wd6Ky";
+constexpr char kEchoIdentity[] = "idt-Qw9Zr2Lm8Tk4Gb3Nf";
+
+std::vector<std::string> echoSecrets() {
+  return {kEchoPassword, base64Encode(std::string(kEchoUser) + ":" + kEchoPassword), kEchoBearer,
+          kEchoIdentity};
+}
+
+/// No 4-character piece of any form of any credential is in `message`.
+void expectNoSecretPieces(const std::string& message, std::size_t offset) {
+  for (const std::string& secret : echoSecrets()) {
+    for (std::size_t i = 0; i + 4 <= secret.size(); ++i) {
+      EXPECT_THAT(message, Not(HasSubstr(secret.substr(i, 4))))
+          << "echoed at offset " << offset << ", " << secret << " leaked";
+    }
+  }
+}
+
+/// A registry error body whose errors[0].message has `echoed` starting at `offset`.
+std::string echoBody(std::size_t offset, const std::string& echoed) {
+  const std::string message = std::string(offset, 'x') + echoed + " is not allowed here";
+  return json{{"errors", {{{"code", "DENIED"}, {"message", message}}}}}.dump();
+}
+
+std::string authorizationOf(const HttpRequest& request) {
+  for (const auto& [name, value] : request.headers) {
+    if (name == "Authorization") return value;
+  }
+  return "";
+}
+
+// Registry messages are cut at 200 characters; whatever is cut, no piece of a credential that
+// was echoed across the cut may survive.
+TEST(RegistryDistribution, EchoedCredentialsAreRedactedAtEveryOffsetAroundTheCut) {
+  const std::string basicConfig =
+      json{{"auths", {{"reg.example", {{"username", kEchoUser}, {"password", kEchoPassword}}}}}}
+          .dump();
+  const std::string identityConfig =
+      json{{"auths", {{"reg.example", {{"identitytoken", kEchoIdentity}}}}}}.dump();
+  const auto basicChallenge = respond(401, "", {{"www-authenticate", R"(Basic realm="r")"}});
+  const auto bearerChallenge =
+      respond(401, "",
+              {{"www-authenticate", R"(Bearer realm="https://auth.example/token",service="reg")"}});
+  for (std::size_t offset = 150; offset <= 215; ++offset) {
+    // The Authorization header as sent (Basic base64(user:password)), and the password alone.
+    for (const bool decoded : {false, true}) {
+      Harness h(
+          [&](const HttpRequest& r) {
+            const std::string sent = authorizationOf(r);
+            if (sent.empty()) return basicChallenge;
+            return respond(403, echoBody(offset, decoded ? kEchoPassword : sent));
+          },
+          basicConfig);
+      const FetchError error = h.fetchError(ref("reg.example", "test/app", "1"));
+      EXPECT_EQ(error.kind(), Kind::kForbidden);
+      expectNoSecretPieces(error.what(), offset);
+    }
+    // A bearer token, fetched by this call and then cached for the next one.
+    {
+      Harness h(
+          [&](const HttpRequest& r) {
+            if (r.url.host == "auth.example") {
+              return respond(200, json{{"token", kEchoBearer}}.dump());
+            }
+            const std::string sent = authorizationOf(r);
+            if (sent.empty()) return bearerChallenge;
+            return respond(403, echoBody(offset, sent));
+          },
+          basicConfig);
+      for (int call = 0; call < 2; ++call) {
+        const FetchError error = h.fetchError(ref("reg.example", "test/app", "1"));
+        EXPECT_EQ(error.kind(), Kind::kForbidden);
+        expectNoSecretPieces(error.what(), offset);
+      }
+    }
+    // An identity token, echoed by the token service it was sent to.
+    {
+      Harness h(
+          [&](const HttpRequest& r) {
+            if (r.url.host == "auth.example") {
+              return respond(400, echoBody(offset, kEchoIdentity));
+            }
+            return bearerChallenge;
+          },
+          identityConfig);
+      expectNoSecretPieces(h.fetchError(ref("reg.example", "test/app", "1")).what(), offset);
+    }
+  }
+}
+
+// A registry that cuts what it echoes itself leaves no whole secret to find; what the cut at
+// 200 characters keeps of it is still the start of a credential.
+TEST(RegistryDistribution, TheStartOfACredentialAtTheCutIsRedacted) {
+  const std::string config =
+      json{{"auths", {{"reg.example", {{"username", kEchoUser}, {"password", kEchoPassword}}}}}}
+          .dump();
+  for (const std::string& secret : {std::string(kEchoPassword), echoSecrets()[1]}) {
+    // `kept` characters of the secret end up before the cut.
+    for (std::size_t kept = 1; kept + 1 < secret.size(); ++kept) {
+      const std::size_t offset = 200 - kept;
+      Harness h(
+          [&](const HttpRequest& r) {
+            if (authorizationOf(r).empty()) {
+              return respond(401, "", {{"www-authenticate", R"(Basic realm="r")"}});
+            }
+            return respond(403, echoBody(offset, secret.substr(0, secret.size() - 1)));
+          },
+          config);
+      expectNoSecretPieces(h.fetchError(ref("reg.example", "test/app", "1")).what(), offset);
+    }
+  }
+}
+
+// Scrubbing goes on after each "[redacted]" it writes: a password such as "acted" used to be found
+// again inside it, forever.
+TEST(RegistryDistribution, APasswordInsideTheRedactionMarkIsScrubbedOnce) {
+  const std::string config =
+      json{{"auths", {{"reg.example", {{"username", "u"}, {"password", "acted"}}}}}}.dump();
+  Harness h(
+      [&](const HttpRequest& r) {
+        if (authorizationOf(r).empty()) {
+          return respond(401, "", {{"www-authenticate", R"(Basic realm="r")"}});
+        }
+        return respond(403, json{{"errors", {{{"message", "you acted badly"}}}}}.dump());
+      },
+      config);
+  EXPECT_THAT(h.fetchError(ref("reg.example", "test/app", "1")).what(),
+              HasSubstr("you [redacted] badly (HTTP 403)"));
+}
+
+TEST(RegistryDistribution, RedactionKeepsTheRestOfTheMessage) {
+  Harness h(
+      [&](const HttpRequest& r) {
+        const std::string sent = authorizationOf(r);
+        if (sent.empty()) return respond(401, "", {{"www-authenticate", R"(Basic realm="r")"}});
+        return respond(403, json{{"errors", {{{"message", "denied for " + sent}}}}}.dump());
+      },
+      kBasicConfig);
+  EXPECT_THAT(h.fetchError(ref("reg.example", "test/app", "1")).what(),
+              HasSubstr("reg.example: denied for Basic [redacted] (HTTP 403)"));
 }
 
 }  // namespace

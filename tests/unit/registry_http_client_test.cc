@@ -9,6 +9,7 @@
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 #include <functional>
+#include <limits>
 #include <thread>
 
 #include "registry/registry.h"
@@ -281,6 +282,80 @@ TEST(RegistryHttpClient, MissingCaFileIsTlsFailure) {
   const FetchError error = sendError(client, request, soon());
   EXPECT_EQ(error.kind(), Kind::kTlsFailure);
   EXPECT_THAT(error.what(), HasSubstr("/nonexistent/ca.crt"));
+}
+
+// A chunked reply whose chunk header or trailer never ends (a hostile registry): each is one
+// "line" Beast must hold whole before it can parse it, so only the read buffer's own limit stops
+// it. The server gives up after 64 MiB, so an unbounded client fails here without exhausting the
+// machine.
+struct EndlessChunkedReply {
+  const char* name;
+  std::string start;  ///< after the response head
+  std::string repeated;
+
+  friend void PrintTo(const EndlessChunkedReply& reply, std::ostream* out) { *out << reply.name; }
+};
+
+class RegistryHttpClientEndlessChunked : public ::testing::TestWithParam<EndlessChunkedReply> {};
+
+TEST_P(RegistryHttpClientEndlessChunked, IsMalformedOnceTheReadBufferIsFull) {
+  constexpr std::size_t kServerGivesUpAfter = 64 * 1024 * 1024;
+  std::atomic<std::size_t> sent{0};
+  ScriptedServer server([&](tcp::socket& socket) {
+    if (!ScriptedServer::readRequest(socket)) return;
+    boost::system::error_code ec;
+    net::write(
+        socket,
+        net::buffer("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + GetParam().start),
+        ec);
+    std::string block;
+    while (block.size() < 64 * 1024) block += GetParam().repeated;
+    while (!ec && sent < kServerGivesUpAfter) {
+      sent += net::write(socket, net::buffer(block), ec);
+    }
+  });
+  HttpClient client;
+  const FetchError error = sendError(client, get(server), soon());
+  EXPECT_EQ(error.kind(), Kind::kInvalidContent) << error.what();
+  EXPECT_THAT(error.what(), HasSubstr("the registry's response from 127.0.0.1:" +
+                                      server.origin().substr(server.origin().rfind(':') + 1) +
+                                      " is malformed: chunk header or trailer over "));
+  // It stopped reading long before the server gave up (the socket buffers hold a few MiB).
+  EXPECT_LT(sent.load(), kServerGivesUpAfter / 2);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Replies, RegistryHttpClientEndlessChunked,
+    ::testing::Values(EndlessChunkedReply{"ChunkExtension", "1;ext=", "e"},
+                      EndlessChunkedReply{"ZeroChunkSize", "", "0"},
+                      EndlessChunkedReply{"Trailers", "0\r\n", "X-Trailer: t\r\n"}),
+    [](const ::testing::TestParamInfo<EndlessChunkedReply>& reply) { return reply.param.name; });
+
+// A body that arrives as fast as it is read never leaves a read waiting, which is when Beast's
+// stream timer would fire: the deadline must hold anyway.
+TEST(RegistryHttpClient, EndlessFastBodyTimesOutAtTheDeadline) {
+  ScriptedServer server([](tcp::socket& socket) {
+    if (!ScriptedServer::readRequest(socket)) return;
+    boost::system::error_code ec;
+    net::write(socket,
+               net::buffer(std::string("HTTP/1.1 200 OK\r\nContent-Length: 1000000000000\r\n\r\n")),
+               ec);
+    const std::string block(64 * 1024, 'b');
+    const auto until = SteadyClock::now() + std::chrono::seconds(20);
+    while (!ec && SteadyClock::now() < until) {
+      net::write(socket, net::buffer(block), ec);
+    }
+  });
+  HttpClient client;
+  ReadOptions read;
+  read.bodyLimit = std::numeric_limits<std::size_t>::max();
+  std::size_t received = 0;
+  read.sink = [&](std::string_view chunk) { received += chunk.size(); };
+  const auto started = SteadyClock::now();
+  const FetchError error =
+      sendError(client, get(server), Deadline::after(std::chrono::milliseconds(300)), read);
+  EXPECT_EQ(error.kind(), Kind::kTimeout) << error.what();
+  EXPECT_LT(SteadyClock::now() - started, std::chrono::seconds(5));
 }
 
 }  // namespace

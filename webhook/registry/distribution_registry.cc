@@ -1,6 +1,8 @@
 #include "registry/distribution_registry.h"
 
+#include <algorithm>
 #include <charconv>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <variant>
@@ -15,7 +17,16 @@ using Kind = FetchError::Kind;
 
 constexpr int kMaxRedirects = 5;
 constexpr int kMaxRetryAfterWaits = 3;
+// The longest Retry-After one fetch sleeps for: a pod's creation waits on the review, and a
+// registry that asks for more is better answered at once (onFetchError decides) than by holding
+// a fetch thread. Three such waits stay well inside the 30 s a review can have.
+constexpr std::chrono::seconds kMaxRetryAfterWait{3};
+// Time left over after a Retry-After wait for the retried request itself.
+constexpr std::chrono::seconds kRetriedRequestMargin{1};
 constexpr std::size_t kMaxDetailChars = 200;
+// Shorter secrets are not scrubbed: they would mangle ordinary words and are too short to be real.
+constexpr std::size_t kMinSecretChars = 3;
+constexpr std::string_view kRedacted = "[redacted]";
 constexpr std::size_t kMaxHints = 1024;
 
 // ImageRef::str() as documented in image_ref.h, kept local so messages do not depend on how the
@@ -35,9 +46,57 @@ bool isRedirect(unsigned status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
+// Replaces every secret with kRedacted in one pass that copies earlier marks as they are, so
+// scrubbing twice changes nothing and a secret that is part of the mark ("acted") is not found
+// again in the mark just written.
+void scrubSecrets(std::string& text, const std::vector<std::string>& secrets) {
+  const std::string_view input(text);
+  std::string scrubbed;
+  scrubbed.reserve(input.size());
+  for (std::size_t pos = 0; pos < input.size();) {
+    const std::string_view rest = input.substr(pos);
+    std::size_t secretLength = 0;
+    for (const std::string& secret : secrets) {
+      if (secret.size() >= kMinSecretChars && rest.starts_with(secret)) {
+        secretLength = std::max(secretLength, secret.size());
+      }
+    }
+    if (secretLength > 0 || rest.starts_with(kRedacted)) {
+      scrubbed.append(kRedacted);
+      pos += secretLength > 0 ? secretLength : kRedacted.size();
+    } else {
+      scrubbed.push_back(input[pos++]);
+    }
+  }
+  text = std::move(scrubbed);
+}
+
+// Cuts text from the network to `limit` characters without letting part of a secret through.
+// Secrets are scrubbed before the cut, since a cut secret no longer matches; and an end that is
+// the start of a secret (one the sender itself cut short) is scrubbed as well.
+std::string cutScrubbed(std::string text, std::size_t limit,
+                        const std::vector<std::string>& secrets) {
+  scrubSecrets(text, secrets);
+  if (text.size() <= limit) {
+    return text;
+  }
+  text.resize(limit);
+  for (const std::string& secret : secrets) {
+    for (std::size_t length = std::min(secret.size(), text.size()); length >= kMinSecretChars;
+         --length) {
+      if (text.ends_with(std::string_view(secret).substr(0, length))) {
+        text.replace(text.size() - length, length, kRedacted);
+        break;
+      }
+    }
+  }
+  return text;
+}
+
 // Registry error bodies are {"errors":[{"code":..., "message":...}]}; the first message is the
-// most useful detail. Anything from the network is cut short and stripped of control characters.
-std::string errorDetail(const HttpResponse& response) {
+// most useful detail. Anything from the network is cut short, scrubbed of the call's secrets
+// (a registry may echo what it was sent) and stripped of control characters.
+std::string errorDetail(const HttpResponse& response, const std::vector<std::string>& secrets) {
   std::string detail;
   const auto document = nlohmann::json::parse(response.body, nullptr, false);
   if (document.is_object() && document.contains("errors") && document["errors"].is_array() &&
@@ -49,9 +108,11 @@ std::string errorDetail(const HttpResponse& response) {
       detail = first["code"].get<std::string>();
     }
   }
-  std::string clean;
-  for (const char c : detail.substr(0, kMaxDetailChars)) {
-    clean.push_back(static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? ' ' : c);
+  std::string clean = cutScrubbed(detail, kMaxDetailChars, secrets);
+  for (char& c : clean) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      c = ' ';
+    }
   }
   return clean;
 }
@@ -86,8 +147,9 @@ Kind kindForStatus(unsigned status) {
   }
 }
 
-[[noreturn]] void failStatus(const HttpResponse& response, const std::string& what) {
-  std::string detail = errorDetail(response);
+[[noreturn]] void failStatus(const HttpResponse& response, const std::vector<std::string>& secrets,
+                             const std::string& what) {
+  std::string detail = errorDetail(response, secrets);
   if (detail.empty()) {
     detail = statusSummary(response.status);
   }
@@ -95,24 +157,19 @@ Kind kindForStatus(unsigned status) {
                    what + detail + " (HTTP " + std::to_string(response.status) + ")");
 }
 
-// Retry-After in seconds; HTTP-dates are not honoured (registries send seconds).
-std::optional<std::chrono::seconds> retryAfter(const HttpResponse& response) {
+// Retry-After in seconds; HTTP-dates are not honoured (registries send seconds). Waits too long
+// to count saturate, so they are refused like any other wait that does not fit.
+std::optional<std::uint64_t> retryAfterSeconds(const HttpResponse& response) {
   const std::string value = response.header("retry-after");
-  unsigned long seconds = 0;
+  std::uint64_t seconds = 0;
   const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
-  if (value.empty() || ec != std::errc() || end != value.data() + value.size() || seconds > 86400) {
+  if (value.empty() || end != value.data() + value.size()) {
     return std::nullopt;
   }
-  return std::chrono::seconds(seconds);
-}
-
-void replaceAll(std::string& text, const std::string& secret) {
-  if (secret.size() < 3) {
-    return;  // too short to scrub without mangling ordinary words; also too short to be real
+  if (ec == std::errc::result_out_of_range) {
+    return std::numeric_limits<std::uint64_t>::max();
   }
-  for (auto pos = text.find(secret); pos != std::string::npos; pos = text.find(secret, pos)) {
-    text.replace(pos, secret.size(), "[redacted]");
-  }
+  return ec == std::errc() ? std::optional(seconds) : std::nullopt;
 }
 
 }  // namespace
@@ -199,10 +256,35 @@ FetchError DistributionRegistry::failure(const Call& call, FetchError::Kind kind
                                          const std::string& what) {
   std::string message =
       "cannot fetch " + displayName(call.ref) + " from " + call.host + ": " + what;
-  for (const std::string& secret : call.secrets) {
-    replaceAll(message, secret);
-  }
+  scrubSecrets(message, call.secrets);
   return FetchError(kind, message);
+}
+
+void DistributionRegistry::addSecret(Call& call, const std::string& secret) {
+  if (std::find(call.secrets.begin(), call.secrets.end(), secret) == call.secrets.end()) {
+    call.secrets.push_back(secret);
+  }
+}
+
+std::chrono::milliseconds DistributionRegistry::honouredWait(const Call& call,
+                                                             const HttpResponse& response,
+                                                             std::uint64_t seconds) {
+  const auto left = call.deadline.remaining();
+  const std::string asked = "the registry asked to retry after " + std::to_string(seconds) + " s";
+  // Compared in seconds first: a wait of days does not fit in a duration of milliseconds.
+  const auto leftSeconds = std::chrono::duration_cast<std::chrono::seconds>(left);
+  if (seconds > static_cast<std::uint64_t>(leftSeconds.count()) ||
+      std::chrono::seconds(seconds) + kRetriedRequestMargin > left) {
+    failStatus(response, call.secrets,
+               asked + ", beyond the review's deadline (" + std::to_string(leftSeconds.count()) +
+                   " s left): ");
+  }
+  if (std::chrono::seconds(seconds) > kMaxRetryAfterWait) {
+    failStatus(response, call.secrets,
+               asked + ", longer than imagegate waits for a registry (" +
+                   std::to_string(kMaxRetryAfterWait.count()) + " s): ");
+  }
+  return std::chrono::seconds(seconds);
 }
 
 ImageManifest DistributionRegistry::resolveManifest(Call& call, const Platform& platform,
@@ -339,6 +421,10 @@ HttpResponse DistributionRegistry::get(Call& call, const std::string& path,
     const std::string authorization = atRegistry ? authorizationFor(call) : "";
     if (!authorization.empty()) {
       request.headers.emplace_back("Authorization", authorization);
+      // A token cached by an earlier call is this call's secret too: the registry may echo it.
+      if (authorization.starts_with("Bearer ")) {
+        addSecret(call, authorization.substr(7));
+      }
     }
     const HttpResponse response =
         transport_->send(request, call.requestDeadline(options_.config.requestTimeout), read);
@@ -367,21 +453,21 @@ HttpResponse DistributionRegistry::get(Call& call, const std::string& path,
       continue;
     }
     if ((response.status == 429 || response.status == 503) && waits < kMaxRetryAfterWaits) {
-      const auto wait = retryAfter(response);
-      if (wait && *wait < call.deadline.remaining()) {
+      if (const auto seconds = retryAfterSeconds(response)) {
         ++waits;
-        options_.sleep(std::chrono::duration_cast<std::chrono::milliseconds>(*wait));
+        options_.sleep(honouredWait(call, response, *seconds));
         continue;
       }
     }
     if (response.status < 200 || response.status >= 300) {
       if (response.status == 401) {
-        failStatus(response, call.credentials ? "the registry rejected the credentials from the "
-                                                "docker config: "
-                                              : "the registry requires credentials and the docker "
-                                                "config has none for this host: ");
+        failStatus(response, call.secrets,
+                   call.credentials ? "the registry rejected the credentials from the "
+                                      "docker config: "
+                                    : "the registry requires credentials and the docker "
+                                      "config has none for this host: ");
       }
-      failStatus(response, "");
+      failStatus(response, call.secrets, "");
     }
     return response;
   }
@@ -401,7 +487,7 @@ void DistributionRegistry::answerChallenge(Call& call, const HttpResponse& respo
   }
   const auto challenge = preferredChallenge(challenges);
   if (!challenge) {
-    failStatus(response,
+    failStatus(response, call.secrets,
                "the registry asks for an authentication scheme imagegate does not "
                "support: ");
   }
@@ -414,7 +500,7 @@ void DistributionRegistry::answerChallenge(Call& call, const HttpResponse& respo
   }
   if (challenge->isBasic()) {
     if (!call.credentials || call.credentials->username.empty()) {
-      failStatus(response,
+      failStatus(response, call.secrets,
                  "the registry requires credentials and the docker config has none for "
                  "this host: ");
     }
@@ -422,7 +508,8 @@ void DistributionRegistry::answerChallenge(Call& call, const HttpResponse& respo
       throw FetchError(Kind::kUnauthorized, "refusing to send credentials over plain http");
     }
     if (sent.starts_with("Basic ")) {
-      failStatus(response, "the registry rejected the credentials from the docker config: ");
+      failStatus(response, call.secrets,
+                 "the registry rejected the credentials from the docker config: ");
     }
     return;  // the retry sends Basic now that the hint is recorded
   }
@@ -477,11 +564,11 @@ void DistributionRegistry::fetchToken(Call& call, const Challenge& challenge) {
                                               std::to_string(response.status) + ")");
   }
   if (response.status < 200 || response.status >= 300) {
-    failStatus(response, "the token service " + url->origin() + " failed: ");
+    failStatus(response, call.secrets, "the token service " + url->origin() + " failed: ");
   }
   try {
     const TokenResponse token = parseTokenResponse(response.body);
-    call.secrets.push_back(token.token);
+    addSecret(call, token.token);
     tokens_.put(realm, service, call.scope(), token, SteadyClock::now());
   } catch (const FetchError&) {
     throw;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -35,7 +36,8 @@ struct DistributionRegistryOptions {
 ///  - 401 → the challenge is answered once: Bearer via the token service (GET with service and
 ///    scope=repository:<name>:pull, Basic auth when credentials exist, or a refresh-token POST
 ///    for an identitytoken), tokens cached until shortly before expiry; Basic with credentials;
-///  - 429/503 wait for Retry-After (seconds) when that fits in the deadline.
+///  - 429/503 wait for Retry-After (seconds) when that is at most a few seconds and leaves time
+///    for the retried request before the deadline; otherwise they fail at once, saying so.
 /// Credentials are never sent over plain HTTP unless that host is configured `insecure: true`,
 /// and never appear in messages: every FetchError is scrubbed of them. Thread-safe.
 class DistributionRegistry : public Registry {
@@ -65,6 +67,13 @@ class DistributionRegistry : public Registry {
   void answerChallenge(Call& call, const HttpResponse& response, const std::string& sent);
   void fetchToken(Call& call, const Challenge& challenge);
   bool insecureHost(const std::string& authority) const;
+  /// Records a credential the call's messages must never show.
+  static void addSecret(Call& call, const std::string& secret);
+  /// How long to sleep for a 429/503's Retry-After of `seconds`. Throws the status as a
+  /// FetchError saying why instead when the wait, plus time for the retried request, does not fit
+  /// in the deadline, or is longer than one fetch ever sleeps.
+  static std::chrono::milliseconds honouredWait(const Call& call, const HttpResponse& response,
+                                                std::uint64_t seconds);
   /// The error as callers see it: naming image and registry host, scrubbed of credentials.
   static FetchError failure(const Call& call, FetchError::Kind kind, const std::string& what);
 

@@ -34,6 +34,11 @@ using Kind = FetchError::Kind;
 constexpr std::size_t kErrorBodyLimit = 64 * 1024;
 constexpr std::size_t kChunkBytes = 64 * 1024;
 constexpr std::size_t kHeaderLimit = 64 * 1024;
+// Beast keeps a chunk header (extensions included) and the whole trailer in the read buffer until
+// it can parse them, and Boost 1.74 limits neither: with an unbounded buffer, a chunk extension or
+// a run of zeros that never ends grows it until memory runs out. A well-formed reply needs room
+// for its head and one read beyond it; a full buffer fails the read with buffer_overflow.
+constexpr std::size_t kReadBufferLimit = kHeaderLimit + kChunkBytes;
 
 // A reused keep-alive connection the server had already closed: the request never reached it,
 // so it is safe to send again on a fresh connection.
@@ -46,10 +51,15 @@ std::string lower(std::string_view text) {
   return result;
 }
 
-// Starts one asynchronous operation and runs the io_context until it completes. Beast's
-// per-stream timer (expires_at) bounds stream operations; `budget` bounds the rest (resolve).
+// Starts one asynchronous operation on `stream` and runs the io_context until it completes or
+// `deadline` passes, in which case the stream is closed and the result is beast::error::timeout.
+// This is the one place socket deadlines are enforced. The deadline is checked between handlers
+// rather than left to Beast's stream timer (expires_at), which misses it while reads complete at
+// once: its expired handler runs only after the next read has finished and finds itself stale. A
+// peer that kept data coming was read for 11 s past a 300 ms deadline that way.
 template <class Start>
-ErrorCode runOperation(net::io_context& ioc, Start&& start) {
+ErrorCode runOperation(net::io_context& ioc, beast::tcp_stream& stream, Deadline deadline,
+                       Start&& start) {
   // Stays "aborted" if the io_context runs out of work before the handler ran.
   ErrorCode result = net::error::operation_aborted;
   bool done = false;
@@ -58,7 +68,17 @@ ErrorCode runOperation(net::io_context& ioc, Start&& start) {
     done = true;
   });
   ioc.restart();
-  while (!done && ioc.run_one() > 0) {
+  while (!done) {
+    if (deadline.expired()) {
+      stream.close();  // completes the pending operation with operation_aborted
+      ioc.restart();
+      while (!done && ioc.run_one() > 0) {
+      }
+      return beast::error::timeout;
+    }
+    if (ioc.run_one_until(deadline.at()) == 0 && ioc.stopped()) {
+      break;
+    }
   }
   return result;
 }
@@ -76,6 +96,11 @@ bool isConnectionLoss(const ErrorCode& ec) {
   throw FetchError(Kind::kUnreachable, phase + " failed: " + ec.message());
 }
 
+FetchError malformed(const Url& url, const std::string& what) {
+  return FetchError(Kind::kInvalidContent,
+                    "the registry's response from " + url.authority() + " is malformed: " + what);
+}
+
 bool isIpLiteral(const std::string& host) {
   ErrorCode ec;
   net::ip::make_address(host, ec);
@@ -88,7 +113,7 @@ struct HttpClient::Connection {
   net::io_context ioc{1};
   std::optional<beast::tcp_stream> plain;
   std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
-  beast::flat_buffer buffer;  // bytes read past one response belong to the next
+  beast::flat_buffer buffer{kReadBufferLimit};  // bytes read past one response belong to the next
   SteadyClock::time_point idleSince{};
 
   beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
@@ -283,9 +308,9 @@ HttpClient::ConnectionPtr HttpClient::connect(const Url& url, Deadline deadline)
     connection->plain.emplace(connection->ioc);
   }
   beast::tcp_stream& stream = connection->lowest();
-  stream.expires_at(connectDeadline.at());
-  const ErrorCode connectError = runOperation(
-      connection->ioc, [&](auto handler) { stream.async_connect(endpoints, handler); });
+  const ErrorCode connectError =
+      runOperation(connection->ioc, stream, connectDeadline,
+                   [&](auto handler) { stream.async_connect(endpoints, handler); });
   if (connectError) {
     if (connectError == beast::error::timeout || connectDeadline.expired()) {
       throw FetchError(Kind::kTimeout, "timed out connecting to " + url.authority());
@@ -307,10 +332,9 @@ HttpClient::ConnectionPtr HttpClient::connect(const Url& url, Deadline deadline)
                const_cast<char*>(host.c_str()));
     }
     connection->tls->set_verify_callback(ssl::host_name_verification(host));
-    stream.expires_at(deadline.at());
-    const ErrorCode handshakeError = runOperation(connection->ioc, [&](auto handler) {
-      connection->tls->async_handshake(ssl::stream_base::client, handler);
-    });
+    const ErrorCode handshakeError = runOperation(
+        connection->ioc, stream, deadline,
+        [&](auto handler) { connection->tls->async_handshake(ssl::stream_base::client, handler); });
     if (handshakeError) {
       if (handshakeError == beast::error::timeout || deadline.expired()) {
         throw FetchError(Kind::kTimeout, "timed out in the TLS handshake with " + url.authority());
@@ -351,9 +375,8 @@ HttpResponse exchange(Stream& stream, beast::tcp_stream& lowest, beast::flat_buf
     message.prepare_payload();
   }
 
-  lowest.expires_at(deadline.at());
-  const ErrorCode writeError =
-      runOperation(ioc, [&](auto handler) { http::async_write(stream, message, handler); });
+  const ErrorCode writeError = runOperation(
+      ioc, lowest, deadline, [&](auto handler) { http::async_write(stream, message, handler); });
   if (writeError) {
     if (reused && isConnectionLoss(writeError)) {
       throw StaleConnection{};
@@ -367,11 +390,15 @@ HttpResponse exchange(Stream& stream, beast::tcp_stream& lowest, beast::flat_buf
   // the Content-Length against the optional, and every length is "greater" than an empty one.
   parser.body_limit(std::numeric_limits<std::uint64_t>::max());
   parser.skip(request.method == "HEAD");
-  const ErrorCode headerError = runOperation(
-      ioc, [&](auto handler) { http::async_read_header(stream, buffer, parser, handler); });
+  const ErrorCode headerError = runOperation(ioc, lowest, deadline, [&](auto handler) {
+    http::async_read_header(stream, buffer, parser, handler);
+  });
   if (headerError) {
     if (reused && isConnectionLoss(headerError) && !parser.got_some()) {
       throw StaleConnection{};
+    }
+    if (headerError == http::error::header_limit) {
+      throw malformed(request.url, "header over " + std::to_string(kHeaderLimit) + " bytes");
     }
     failTransport(headerError, deadline,
                   "waiting for the response from " + request.url.authority());
@@ -397,10 +424,16 @@ HttpResponse exchange(Stream& stream, beast::tcp_stream& lowest, beast::flat_buf
   while (!parser.is_done()) {
     parser.get().body().data = chunk.data();
     parser.get().body().size = chunk.size();
-    ErrorCode readError =
-        runOperation(ioc, [&](auto handler) { http::async_read(stream, buffer, parser, handler); });
+    ErrorCode readError = runOperation(ioc, lowest, deadline, [&](auto handler) {
+      http::async_read(stream, buffer, parser, handler);
+    });
     if (readError == http::error::need_buffer) {
       readError = {};
+    }
+    if (readError == http::error::buffer_overflow) {
+      // The body itself goes to `chunk`; only framing that Beast must hold whole fills the buffer.
+      throw malformed(request.url, "chunk header or trailer over " +
+                                       std::to_string(kReadBufferLimit) + " bytes");
     }
     if (readError) {
       failTransport(readError, deadline, "reading the response from " + request.url.authority());
@@ -447,7 +480,6 @@ HttpResponse HttpClient::send(const HttpRequest& request, Deadline deadline,
                                      connection->ioc, request, options_.userAgent, deadline,
                                      options, reused, keepAlive);
       if (keepAlive) {
-        connection->lowest().expires_never();
         putIdle(key, std::move(connection));
       }
       return response;

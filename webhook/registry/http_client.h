@@ -49,7 +49,8 @@ struct ReadOptions {
 
 /// Sends one request and reads the response. Throws FetchError: kUnreachable (refused, reset,
 /// DNS), kTlsFailure, kTimeout (deadline passed in any phase), kInvalidContent (body over the
-/// limit). HTTP error statuses are returned, not thrown. The caller owns redirects and auth.
+/// limit, a head over 64 KiB, or a chunk header or trailer too long to buffer). HTTP error statuses
+/// are returned, not thrown. The caller owns redirects and auth.
 class HttpTransport {
  public:
   virtual ~HttpTransport() = default;
