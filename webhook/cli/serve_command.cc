@@ -64,7 +64,7 @@ po::options_description describeFlags(ServeFlags& flags) {
       "request bodies being received at once, all connections together (the oldest unfinished "
       "upload is dropped, then 503)")(
       "max-connections", po::value(&flags.maxConnections)->default_value(0),
-      "open connections (0: from the file descriptor limit, at most 4096); when full, the oldest "
+      "open connections (0: from the file descriptor limit, at most 1024); when full, the oldest "
       "connection that has not completed a request, else the oldest idle one, is closed")(
       "max-pending-per-address",
       po::value(&flags.maxPendingPerAddress)->default_value(defaults.maxPendingPerAddress),

@@ -12,6 +12,15 @@ ConnectionTable::Entries::iterator ConnectionTable::oldest(Predicate evictable) 
   return entries_.end();
 }
 
+ConnectionTable::Entries::iterator ConnectionTable::earliestUpload(Id except) {
+  auto earliest = entries_.end();
+  for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+    if (!it->uploading || it->id == except) continue;
+    if (earliest == entries_.end() || it->uploadOrder < earliest->uploadOrder) earliest = it;
+  }
+  return earliest;
+}
+
 void ConnectionTable::leavePending(Entry& entry) {
   if (entry.state != State::kPending) return;
   auto count = pendingByAddress_.find(entry.address);
@@ -79,15 +88,16 @@ bool ConnectionTable::reserveBody(Id id, std::size_t bytes) {
     std::lock_guard lock(mutex_);
     const auto found = byId_.find(id);
     if (found == byId_.end()) return false;
-    // Uploads that are still arriving, oldest first: a stalled upload is the oldest by far.
+    // Uploads that are still arriving, earliest first: a stalled upload began long ago.
     while (bodyBytes_ + bytes > limits_.maxBodyBytesInFlight) {
-      auto victim = oldest([&](const Entry& e) { return e.uploading && e.id != id; });
+      auto victim = earliestUpload(id);
       if (victim == entries_.end()) break;
       victims.push_back(evict(victim));
     }
     if (bodyBytes_ + bytes <= limits_.maxBodyBytesInFlight) {
       found->second->bodyBytes += bytes;
       found->second->uploading = true;
+      found->second->uploadOrder = nextUpload_++;
       bodyBytes_ += bytes;
       reserved = true;
     }

@@ -40,8 +40,10 @@ class ConnectionTable {
   std::optional<Id> admit(const std::string& address, Closer closer);
   /// Between requests on a keep-alive connection (evictable) or busy with one (not evictable).
   void setIdle(Id id, bool idle);
-  /// Room for a request body of `bytes`; evicts the oldest unfinished uploads when the total
-  /// would pass the limit. False when there is no room even so (the caller answers 503).
+  /// Room for a request body of `bytes`; evicts the unfinished uploads that began first when the
+  /// total would pass the limit (by upload, not connection age: a long-lived keep-alive client
+  /// sending its next small body is the newest upload, not the oldest). False when there is no room
+  /// even so (the caller answers 503).
   bool reserveBody(Id id, std::size_t bytes);
   /// A whole request has arrived: the connection is no longer pending, and its body (which
   /// counts until released) is no longer evictable, since its request is now under review.
@@ -63,6 +65,7 @@ class ConnectionTable {
     State state = State::kPending;
     std::size_t bodyBytes = 0;
     bool uploading = false;
+    std::uint64_t uploadOrder = 0;  ///< When the current upload began (smaller is earlier).
   };
   using Entries = std::list<Entry>;  ///< Oldest first.
 
@@ -73,6 +76,8 @@ class ConnectionTable {
   Closer evict(Entries::iterator entry);
   void forget(Entries::iterator entry);
   void leavePending(Entry& entry);
+  /// The upload in progress that began first, other than `except`'s, or end().
+  Entries::iterator earliestUpload(Id except);
 
   ConnectionLimits limits_;
   mutable std::mutex mutex_;
@@ -82,6 +87,7 @@ class ConnectionTable {
   std::size_t bodyBytes_ = 0;
   std::size_t evictions_ = 0;
   Id nextId_ = 1;
+  std::uint64_t nextUpload_ = 1;
 };
 
 }  // namespace imagegate::server

@@ -59,7 +59,7 @@ struct ServerOptions {
 /// certificate files and the process itself.
 std::size_t reservedDescriptors(std::size_t fileLimit);
 /// The default connection limit for a file descriptor limit: what is left after the reserve,
-/// and at most 4096.
+/// and at most 1024.
 std::size_t connectionLimitFor(std::size_t fileLimit);
 /// Raises the soft RLIMIT_NOFILE to the hard limit (containers often start at 1024 soft) and
 /// returns the soft limit now in force.

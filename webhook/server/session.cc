@@ -405,7 +405,8 @@ class Session : public std::enable_shared_from_this<Session> {
     phase_ = Phase::kClosing;
     parser_.reset();  // what was read of the body is not needed any more
     beast::get_lowest_layer(stream_).expires_at(lingerUntil_);
-    stream_.async_read_some(net::buffer(discardBuffer_),
+    if (!discardBuffer_) discardBuffer_ = std::make_unique<std::array<char, 16 * 1024>>();
+    stream_.async_read_some(net::buffer(*discardBuffer_),
                             beast::bind_front_handler(&Session::onDiscard, shared_from_this()));
   }
 
@@ -457,7 +458,7 @@ class Session : public std::enable_shared_from_this<Session> {
   SteadyClock::time_point started_;
   SteadyClock::time_point lingerUntil_;
   std::size_t discarded_ = 0;
-  std::array<char, 16 * 1024> discardBuffer_{};
+  std::unique_ptr<std::array<char, 16 * 1024>> discardBuffer_;  ///< Only while lingering.
 };
 
 SessionPtr startSession(tcp::socket&& socket, const std::shared_ptr<ServerState>& state) {

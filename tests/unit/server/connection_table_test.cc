@@ -105,6 +105,23 @@ TEST(ConnectionTable, BodyMemoryIsBoundedByEvictingTheOldestUnfinishedUpload) {
   EXPECT_EQ(table.bodyBytesInFlight(), 800u);
 }
 
+TEST(ConnectionTable, BodyMemoryEvictsTheEarliestUploadNotTheOldestConnection) {
+  // A long-lived keep-alive client sends its next small body while stalled uploads hold the
+  // budget: the stalled upload that began first goes, never the keep-alive client.
+  ConnectionTable table(limits(10, 10, 1000));
+  Closed closed;
+  const auto keepAlive = table.admit("10.0.0.1", closed.closer(0));
+  table.requestReceived(*keepAlive);
+  const auto stalledFirst = table.admit("10.0.0.2", closed.closer(1));
+  const auto stalledNext = table.admit("10.0.0.2", closed.closer(2));
+  ASSERT_TRUE(table.reserveBody(*stalledFirst, 450));
+  ASSERT_TRUE(table.reserveBody(*stalledNext, 450));
+  ASSERT_TRUE(table.reserveBody(*keepAlive, 100));  // fits: 1000
+  const auto newcomer = table.admit("10.0.0.3", closed.closer(3));
+  EXPECT_TRUE(table.reserveBody(*newcomer, 100));
+  EXPECT_EQ(closed.ids, std::set<int>{1});
+}
+
 TEST(ConnectionTable, BodyMemoryRefusesWhenOnlyReviewsHoldIt) {
   ConnectionTable table(limits(10, 10, 1000));
   Closed closed;
