@@ -9,7 +9,9 @@ namespace imagegate::service {
 namespace {
 
 using nlohmann::json;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 using ::testing::Not;
 
 policy::Policy makePolicy(std::string name, policy::Action action,
@@ -253,8 +255,13 @@ TEST(AdmissionServiceImageFacts, ContainersOfOnePodAreFetchedConcurrently) {
   }
   // Each fetch waits until all ten are in flight: one after another would time out instead.
   fake->holdUntilConcurrent(10);
-  auto service = serviceWithRegistry(
-      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})}, fake);
+  auto set = std::make_shared<policy::PolicySet>();
+  set->policies = {
+      makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})};
+  ServiceOptions options;
+  options.registry = fake;
+  options.fetchesPerRegistry = 10;  // all on one host, which the default limit would hold to 4
+  AdmissionService service(set, std::move(options));
   const auto outcome = service.review(podReview(openPod(images)).dump(), kDeadline);
   EXPECT_TRUE(outcome.allowed) << outcome.reply.body;
   EXPECT_EQ(fake->maxConcurrent(), 10);
@@ -336,6 +343,277 @@ TEST(AdmissionServiceAsync, BadInputIsAnsweredInline) {
     EXPECT_EQ(outcome.reply.status, 400u);
   });
   EXPECT_TRUE(answered);
+}
+
+}  // namespace
+}  // namespace imagegate::service
+
+namespace imagegate::service {
+namespace {
+
+using namespace std::chrono_literals;
+
+policy::Policy nonRootPolicy() {
+  return makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}});
+}
+
+std::string podOf(std::vector<std::string> images) { return podReview(openPod(images)).dump(); }
+
+std::vector<std::string> imagesOn(const std::string& host, int count) {
+  std::vector<std::string> images;
+  for (int i = 0; i < count; ++i) images.push_back(host + "/acme/app" + std::to_string(i) + ":1");
+  return images;
+}
+
+std::string denialOf(const ReviewOutcome& outcome) {
+  return response(outcome)["status"]["message"].get<std::string>();
+}
+
+/// Starts a review in the background; its answer arrives in the returned future.
+std::future<ReviewOutcome> startReview(const AdmissionService& service, const std::string& body,
+                                       Deadline deadline) {
+  auto answer = std::make_shared<std::promise<ReviewOutcome>>();
+  service.reviewAsync(body, deadline,
+                      [answer](ReviewOutcome outcome) { answer->set_value(std::move(outcome)); });
+  return answer->get_future();
+}
+
+TEST(AdmissionServiceFetchScheduling, AHangingRegistryDoesNotStarveAnother) {
+  auto fake = std::make_shared<testutil::FakeRegistry>();
+  fake->holdUntilReleased("hang.example");
+  fake->answerEveryImage("65532", 100);
+  auto service = serviceWithRegistry({nonRootPolicy()}, fake);
+  testutil::ReleaseOnExit release(*fake);
+  // More hanging images than there are fetch threads: without a per-host limit they take all.
+  auto hanging = startReview(service, podOf(imagesOn("hang.example", 20)), Deadline::after(30s));
+  ASSERT_TRUE(fake->waitUntilInFlight(4));
+
+  const auto outcome = service.review(podOf({"ghcr.io/acme/app:1"}), Deadline::after(5s));
+  EXPECT_TRUE(outcome.allowed) << outcome.reply.body;
+  EXPECT_EQ(fake->callsFor("ghcr.io/acme/app:1"), 1);
+  EXPECT_EQ(fake->maxConcurrentForHost("hang.example"), 4);  // the default per-host limit
+  fake->releaseHeldFetches();
+  EXPECT_TRUE(hanging.get().allowed);
+}
+
+TEST(AdmissionServiceFetchScheduling, ARegistryThatJustFailedIsNotAskedAgain) {
+  for (const auto kind :
+       {registry::FetchError::Kind::kUnreachable, registry::FetchError::Kind::kServerError}) {
+    auto fake = std::make_shared<testutil::FakeRegistry>();
+    fake->failHost("down.example", kind, "cannot connect to down.example:443: connection refused");
+    auto service = serviceWithRegistry({nonRootPolicy()}, fake);
+    const auto first = service.review(podOf({"down.example/acme/a:1"}), Deadline::after(10s));
+    EXPECT_THAT(denialOf(first), HasSubstr("connection refused"));
+
+    const auto second = service.review(podOf({"down.example/acme/b:1", "down.example/acme/c:1"}),
+                                       Deadline::after(10s));
+    EXPECT_FALSE(second.allowed);
+    const std::string message = denialOf(second);
+    EXPECT_THAT(message, HasSubstr("cannot fetch down.example/acme/b:1 from down.example: "
+                                   "registry down.example failed"));
+    EXPECT_THAT(message,
+                HasSubstr("s ago: cannot connect to down.example:443: connection refused"));
+    EXPECT_THAT(message, HasSubstr("not retried for another"));
+    EXPECT_EQ(fake->callsForHost("down.example"), 1);
+  }
+}
+
+TEST(AdmissionServiceFetchScheduling, ARegistryThatTimedOutIsNotAskedAgain) {
+  auto fake = std::make_shared<testutil::FakeRegistry>();
+  fake->holdUntilReleased("hang.example");
+  auto service = serviceWithRegistry({nonRootPolicy()}, fake);
+  testutil::ReleaseOnExit release(*fake);
+  // Long enough a budget that the timeout says something about the host, not about the budget.
+  const auto first = service.review(podOf({"hang.example/acme/a:1"}), Deadline::after(1500ms));
+  EXPECT_FALSE(first.allowed);
+  const auto second = service.review(podOf({"hang.example/acme/b:1"}), Deadline::after(10s));
+  EXPECT_THAT(denialOf(second), HasSubstr("registry hang.example failed"));
+  EXPECT_EQ(fake->callsForHost("hang.example"), 1);
+}
+
+TEST(AdmissionServiceFetchScheduling, AnImageTheRegistryRefusesSaysNothingAboutTheHost) {
+  for (const auto kind :
+       {registry::FetchError::Kind::kNotFound, registry::FetchError::Kind::kUnauthorized,
+        registry::FetchError::Kind::kForbidden}) {
+    auto fake = std::make_shared<testutil::FakeRegistry>();
+    fake->failHost("ghcr.io", kind, "denied (HTTP 4xx)");
+    auto service = serviceWithRegistry({nonRootPolicy()}, fake);
+    service.review(podOf({"ghcr.io/acme/a:1"}), Deadline::after(10s));
+    const auto second = service.review(podOf({"ghcr.io/acme/b:1"}), Deadline::after(10s));
+    EXPECT_THAT(denialOf(second), Not(HasSubstr("registry ghcr.io failed")));
+    EXPECT_EQ(fake->callsForHost("ghcr.io"), 2);
+  }
+}
+
+TEST(AdmissionServiceFetchScheduling, AQueuedFetchWhoseDeadlinePassedIsNeverStarted) {
+  auto fake = std::make_shared<testutil::FakeRegistry>();
+  fake->holdUntilReleased("slow.example");
+  fake->answerEveryImage("65532", 100);
+  auto service = serviceWithRegistry({nonRootPolicy()}, fake);
+  testutil::ReleaseOnExit release(*fake);
+  auto held = startReview(service, podOf(imagesOn("slow.example", 4)), Deadline::after(30s));
+  ASSERT_TRUE(fake->waitUntilInFlight(4));  // the host's limit: the next fetch queues
+
+  const auto late = service.review(podOf({"slow.example/acme/late:1"}), Deadline::after(100ms));
+  EXPECT_FALSE(late.allowed);
+  fake->releaseHeldFetches();
+  EXPECT_TRUE(held.get().allowed);
+  // A host's fetches start in order, so this one starts after the late one left the queue.
+  EXPECT_TRUE(service.review(podOf({"slow.example/acme/after:1"}), Deadline::after(10s)).allowed);
+  EXPECT_EQ(fake->callsFor("slow.example/acme/late:1"), 0);
+  EXPECT_EQ(fake->callsForHost("slow.example"), 5);
+}
+
+TEST(AdmissionServiceAsync, LargeBodiesAreDecodedOffTheCallingThread) {
+  auto service = serviceWith({});
+  std::string body = "[";
+  for (int i = 0; i < 40'000; ++i) body += "{},";
+  body += "{}]";  // ~120 KB of what the attack sent
+  std::promise<std::pair<ReviewOutcome, std::thread::id>> answer;
+  service.reviewAsync(body, Deadline::after(10s), [&](ReviewOutcome outcome) {
+    answer.set_value({std::move(outcome), std::this_thread::get_id()});
+  });
+  auto [outcome, thread] = answer.get_future().get();
+  EXPECT_NE(thread, std::this_thread::get_id());
+  EXPECT_EQ(outcome.reply.status, 400u);
+}
+
+}  // namespace
+}  // namespace imagegate::service
+
+#include "cache/caching_registry.h"
+
+namespace imagegate::service {
+namespace {
+
+using namespace std::chrono_literals;
+
+const std::string kPinnedImage = "ghcr.io/acme/app@sha256:" + std::string(64, 'b');
+
+AdmissionService serviceWithOptions(ServiceOptions options) {
+  auto set = std::make_shared<policy::PolicySet>();
+  set->policies = {nonRootPolicy()};
+  options.answerMargin = 0ms;
+  return AdmissionService(set, std::move(options));
+}
+
+TEST(AdmissionServiceCache, ACachedImageIsAnsweredInlineWhileEveryFetchThreadIsBusy) {
+  auto fake = std::make_shared<testutil::FakeRegistry>();
+  fake->answerEveryImage("65532", 100);
+  fake->holdUntilReleased("hang.example");
+  auto caching = std::make_shared<cache::CachingRegistry>(fake, cache::CacheOptions{});
+  ServiceOptions options;
+  options.registry = caching;
+  options.cache = caching;
+  options.fetchThreads = 2;
+  options.fetchesPerRegistry = 2;
+  auto service = serviceWithOptions(options);
+  testutil::ReleaseOnExit release(*fake);
+  ASSERT_TRUE(service.review(podOf({kPinnedImage}), Deadline::after(10s)).allowed);
+  auto hanging = startReview(service, podOf(imagesOn("hang.example", 2)), Deadline::after(30s));
+  ASSERT_TRUE(fake->waitUntilInFlight(2));  // every fetch thread is taken
+
+  std::optional<ReviewOutcome> got;
+  std::thread::id answeredOn;
+  service.reviewAsync(podOf({kPinnedImage}), Deadline::after(10s), [&](ReviewOutcome outcome) {
+    got = std::move(outcome);
+    answeredOn = std::this_thread::get_id();
+  });
+  ASSERT_TRUE(got.has_value());  // before reviewAsync returned
+  EXPECT_EQ(answeredOn, std::this_thread::get_id());
+  EXPECT_TRUE(got->allowed) << got->reply.body;
+  EXPECT_EQ(fake->callsFor(kPinnedImage), 1);
+  fake->releaseHeldFetches();
+  EXPECT_TRUE(hanging.get().allowed);
+}
+
+TEST(AdmissionServiceCache, OnlyTheImagesNotCachedAreFetched) {
+  auto fake = std::make_shared<testutil::FakeRegistry>();
+  fake->answerEveryImage("65532", 100);
+  auto caching = std::make_shared<cache::CachingRegistry>(fake, cache::CacheOptions{});
+  ServiceOptions options;
+  options.registry = caching;
+  options.cache = caching;
+  auto service = serviceWithOptions(options);
+  service.review(podOf({kPinnedImage}), Deadline::after(10s));
+  auto answer =
+      startReview(service, podOf({kPinnedImage, "ghcr.io/acme/other:1"}), Deadline::after(10s));
+  EXPECT_TRUE(answer.get().allowed);
+  EXPECT_EQ(fake->callsFor(kPinnedImage), 1);
+  EXPECT_EQ(fake->callsFor("ghcr.io/acme/other:1"), 1);
+}
+
+TEST(AdmissionServiceFetchScheduling, ThePerRegistryLimitIsConfigurable) {
+  auto fake = std::make_shared<testutil::FakeRegistry>();
+  fake->holdUntilReleased("hang.example");
+  fake->answerEveryImage("65532", 100);
+  ServiceOptions options;
+  options.registry = fake;
+  options.fetchesPerRegistry = 2;
+  auto service = serviceWithOptions(options);
+  testutil::ReleaseOnExit release(*fake);
+  auto hanging = startReview(service, podOf(imagesOn("hang.example", 6)), Deadline::after(30s));
+  ASSERT_TRUE(fake->waitUntilInFlight(2));
+  EXPECT_TRUE(service.review(podOf({"ghcr.io/acme/app:1"}), Deadline::after(10s)).allowed);
+  fake->releaseHeldFetches();
+  EXPECT_TRUE(hanging.get().allowed);
+  EXPECT_EQ(fake->maxConcurrentForHost("hang.example"), 2);
+  EXPECT_EQ(fake->callsForHost("hang.example"), 6);
+}
+
+TEST(AdmissionServiceFetchScheduling, NoFailureMemoryAsksTheRegistryEveryTime) {
+  auto fake = std::make_shared<testutil::FakeRegistry>();
+  fake->failHost("down.example", registry::FetchError::Kind::kUnreachable, "connection refused");
+  ServiceOptions options;
+  options.registry = fake;
+  options.registryFailureMemory = 0ms;
+  auto service = serviceWithOptions(options);
+  service.review(podOf({"down.example/acme/a:1"}), Deadline::after(10s));
+  const auto second = service.review(podOf({"down.example/acme/b:1"}), Deadline::after(10s));
+  EXPECT_THAT(denialOf(second), Not(HasSubstr("registry down.example failed")));
+  EXPECT_EQ(fake->callsForHost("down.example"), 2);
+}
+
+TEST(AdmissionServiceShutdown, JoinIsBoundedWhenAFetchIgnoresItsDeadline) {
+  auto fake = std::make_shared<testutil::FakeRegistry>();
+  fake->holdIgnoringDeadline("stuck.example");
+  ServiceOptions options;
+  options.registry = fake;
+  auto service = serviceWithOptions(options);
+  testutil::ReleaseOnExit release(*fake);
+  auto stuck = startReview(service, podOf({"stuck.example/acme/app:1"}), Deadline::after(100ms));
+  ASSERT_TRUE(fake->waitUntilInFlight(1));
+  // The review answers at its deadline although its fetch never returns.
+  ASSERT_EQ(stuck.wait_for(10s), std::future_status::ready);
+  EXPECT_THAT(denialOf(stuck.get()), HasSubstr("timed out fetching"));
+
+  auto joining = std::async(std::launch::async, [&] { return service.join(100ms); });
+  ASSERT_EQ(joining.wait_for(10s), std::future_status::ready);  // liveness only
+  EXPECT_THAT(joining.get(), ElementsAre(HasSubstr("fetch of stuck.example/acme/app:1")));
+  fake->releaseHeldFetches();
+  EXPECT_THAT(service.join(10s), IsEmpty());
+}
+
+TEST(AdmissionServiceShutdown, JoinDropsQueuedFetchesAndTheirReviewsAnswerAtOnce) {
+  auto fake = std::make_shared<testutil::FakeRegistry>();
+  fake->holdUntilReleased("slow.example");
+  fake->answerEveryImage("65532", 100);
+  ServiceOptions options;
+  options.registry = fake;
+  options.fetchesPerRegistry = 1;
+  auto service = serviceWithOptions(options);
+  testutil::ReleaseOnExit release(*fake);
+  auto running = startReview(service, podOf({"slow.example/acme/a:1"}), Deadline::after(30s));
+  ASSERT_TRUE(fake->waitUntilInFlight(1));
+  auto queued = startReview(service, podOf({"slow.example/acme/b:1"}), Deadline::after(30s));
+
+  auto joining = std::async(std::launch::async, [&] { return service.join(30s); });
+  ASSERT_EQ(queued.wait_for(10s), std::future_status::ready);  // long before its deadline
+  EXPECT_THAT(denialOf(queued.get()), HasSubstr("shutting down"));
+  fake->releaseHeldFetches();
+  EXPECT_THAT(joining.get(), IsEmpty());
+  EXPECT_TRUE(running.get().allowed);
+  EXPECT_EQ(fake->callsFor("slow.example/acme/b:1"), 0);
 }
 
 }  // namespace

@@ -45,6 +45,24 @@ registry::ImageFacts CachingRegistry::fetchFacts(const registry::ImageRef& ref,
   return facts.get();
 }
 
+std::optional<registry::ImageFacts> CachingRegistry::cached(const registry::ImageRef& ref,
+                                                            const registry::Platform& platform) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto found = entries_.find(cacheKey(ref, platform));
+  if (found == entries_.end() || found->second.expires <= Clock::now()) return std::nullopt;
+  const std::shared_future<registry::ImageFacts>& facts = found->second.facts;
+  // An entry whose fetch is still running has no facts yet; the caller must not wait for it.
+  if (facts.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return std::nullopt;
+  recency_.splice(recency_.begin(), recency_, found->second.recency);
+  try {
+    return facts.get();
+  } catch (const std::exception&) {
+    // Not expected (a failed fetch forgets its entry before failing the future), but a lookup
+    // must never throw: the service asks on the server's I/O thread.
+    return std::nullopt;
+  }
+}
+
 std::shared_future<registry::ImageFacts> CachingRegistry::lookupOrStart(
     const std::string& key, const registry::ImageRef& ref,
     std::optional<std::promise<registry::ImageFacts>>& owned) {

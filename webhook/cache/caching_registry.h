@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "cache/facts_cache.h"
 #include "registry/registry.h"
 
 // A Registry decorator that remembers image facts. A digest-pinned reference names immutable
@@ -21,7 +22,7 @@ struct CacheOptions {
   std::chrono::milliseconds tagTtl{60'000};  ///< How long facts fetched by tag stay fresh.
 };
 
-class CachingRegistry : public registry::Registry {
+class CachingRegistry : public registry::Registry, public FactsCache {
  public:
   using Clock = std::chrono::steady_clock;
 
@@ -30,6 +31,10 @@ class CachingRegistry : public registry::Registry {
   // registry::Registry
   registry::ImageFacts fetchFacts(const registry::ImageRef& ref, const registry::Platform& platform,
                                   Deadline deadline) override;
+
+  // FactsCache
+  std::optional<registry::ImageFacts> cached(const registry::ImageRef& ref,
+                                             const registry::Platform& platform) override;
 
   std::size_t size() const;
 

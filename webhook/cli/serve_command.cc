@@ -1,8 +1,11 @@
 #include <boost/program_options.hpp>
 #include <charconv>
+#include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <limits>
 
+#include "cache/facts_cache.h"
 #include "cli/commands.h"
 #include "cli/registry_setup.h"
 #include "common/duration.h"
@@ -24,6 +27,7 @@ constexpr const char* kUsage =
 
 // Guards against values that program_options happily wraps around ("-1" as unsigned).
 constexpr unsigned kMaxThreads = 256;
+constexpr unsigned kMaxFetchesPerRegistry = 256;
 constexpr std::size_t kMaxRequestBytesLimit = std::size_t{1} << 30;
 
 struct ServeFlags {
@@ -45,10 +49,13 @@ struct ServeFlags {
   std::string logLevel;
   std::string registryConfig;
   unsigned reviewThreads = 0;
+  unsigned fetchesPerRegistry = 0;
+  std::string registryFailureMemory;
 };
 
 po::options_description describeFlags(ServeFlags& flags) {
   const server::ServerOptions defaults;
+  const service::ServiceOptions serviceDefaults;
   po::options_description options("options");
   options.add_options()("help,h", "show this help")(
       "listen", po::value(&flags.listen)->default_value("127.0.0.1:8443"),
@@ -86,8 +93,14 @@ po::options_description describeFlags(ServeFlags& flags) {
       "registry settings YAML (platform, credentials, CAs, timeouts); see README")(
       "review-threads", po::value(&flags.reviewThreads)->default_value(64),
       "reviews waiting on registries at once (the others never leave the I/O threads)")(
-      "log-level", po::value(&flags.logLevel)->default_value("info"),
-      "debug, info, warn or error (one request line per request at debug)");
+      "fetches-per-registry",
+      po::value(&flags.fetchesPerRegistry)
+          ->default_value(static_cast<unsigned>(serviceDefaults.fetchesPerRegistry)),
+      "images fetched at once from one registry host (a hung registry holds no more)")(
+      "registry-failure-memory", po::value(&flags.registryFailureMemory)->default_value("10s"),
+      "after a registry times out, refuses or answers 5xx: fail its fetches at once this long "
+      "(0s: always ask)")("log-level", po::value(&flags.logLevel)->default_value("info"),
+                          "debug, info, warn or error (one request line per request at debug)");
   return options;
 }
 
@@ -163,6 +176,39 @@ server::ServerOptions serverOptions(const ServeFlags& flags) {
   return options;
 }
 
+service::ServiceOptions serviceOptionsFrom(const ServeFlags& flags) {
+  if (flags.reviewThreads == 0 || flags.reviewThreads > 1024) {
+    throw Error("--review-threads must be between 1 and 1024");
+  }
+  if (flags.fetchesPerRegistry == 0 || flags.fetchesPerRegistry > kMaxFetchesPerRegistry) {
+    throw Error("--fetches-per-registry must be between 1 and " +
+                std::to_string(kMaxFetchesPerRegistry));
+  }
+  service::ServiceOptions options;
+  options.waitThreads = flags.reviewThreads;
+  options.fetchesPerRegistry = flags.fetchesPerRegistry;
+  options.registryFailureMemory =
+      durationFlag("registry-failure-memory", flags.registryFailureMemory, true);
+  RegistrySetup setup = makeRegistry(flags.registryConfig);
+  options.registry = setup.registry;
+  // The registry caches; asking it directly lets a cached image skip the fetch queue.
+  options.cache = std::dynamic_pointer_cast<cache::FactsCache>(setup.registry);
+  options.platform = setup.config.platform;
+  return options;
+}
+
+/// Waits at most `maxWait` for the service's reviews and fetches. A fetch stuck where no deadline
+/// reaches would keep the process alive after "stopped": leave without it, saying what it was.
+void joinOrLeave(service::AdmissionService& service, std::chrono::milliseconds maxWait) {
+  const std::vector<std::string> stillRunning = service.join(maxWait);
+  if (stillRunning.empty()) return;
+  log::warn("exiting with work still running",
+            {{"waitedMs", maxWait.count()}, {"running", stillRunning}});
+  std::fflush(nullptr);
+  // Destructors would wait for that work (and the server it answers into): skip them.
+  std::_Exit(kExitOk);
+}
+
 int serve(const ServeFlags& flags) {
   server::ServerOptions options;
   try {
@@ -184,20 +230,14 @@ int serve(const ServeFlags& flags) {
             {{"path", flags.policyPath}, {"policies", policies->policies.size()}});
 
   service::ServiceOptions serviceOptions;
-  if (flags.reviewThreads == 0 || flags.reviewThreads > 1024) {
-    std::cerr << "imagegate serve: --review-threads must be between 1 and 1024\n";
-    return kExitUsage;
-  }
-  serviceOptions.waitThreads = flags.reviewThreads;
   try {
-    RegistrySetup setup = makeRegistry(flags.registryConfig);
-    serviceOptions.registry = setup.registry;
-    serviceOptions.platform = setup.config.platform;
+    serviceOptions = serviceOptionsFrom(flags);
   } catch (const Error& e) {
     std::cerr << "imagegate serve: " << e.what() << "\n";
     return kExitUsage;
   }
   service::AdmissionService service(policies, std::move(serviceOptions));
+  const std::chrono::milliseconds shutdownTimeout = options.shutdownTimeout;
   std::unique_ptr<server::Server> server;
   try {
     server = std::make_unique<server::Server>(
@@ -215,7 +255,7 @@ int serve(const ServeFlags& flags) {
   server->run();
   // Reviews that outlived the shutdown timeout answer into the stopped server, which must
   // still exist: finish them before it goes.
-  service.join();
+  joinOrLeave(service, shutdownTimeout);
   return kExitOk;
 }
 

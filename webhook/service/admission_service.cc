@@ -1,8 +1,6 @@
 #include "service/admission_service.h"
 
 #include <algorithm>
-#include <boost/asio/post.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <future>
 #include <map>
 #include <utility>
@@ -10,6 +8,8 @@
 #include "admission/response.h"
 #include "common/log.h"
 #include "policy/evaluator.h"
+#include "service/fetch_scheduler.h"
+#include "service/task_pool.h"
 
 namespace imagegate::service {
 namespace {
@@ -158,54 +158,39 @@ ReviewOutcome answer(const admission::ReviewEnvelope& envelope, const std::strin
   return outcome;
 }
 
-/// Fetches the facts of every image in parallel on `pool`, waiting no longer than `deadline`.
-/// Fetches still running at the deadline are reported as timed out and finish in the
-/// background, bounded by their own deadline.
-policy::ImageFactsMap fetchAll(const std::set<std::string>& images, registry::Registry& registry,
-                               const registry::Platform& platform, boost::asio::thread_pool& pool,
-                               Deadline deadline) {
-  std::map<std::string, std::future<registry::ImageFacts>> pending;
-  policy::ImageFactsMap facts;
-  for (const std::string& image : images) {
-    registry::ImageRef ref;
-    try {
-      ref = registry::parseImageRef(image);
-    } catch (const Error& e) {
-      facts[image].error = e.what();
-      continue;
-    }
-    auto task = std::make_shared<std::packaged_task<registry::ImageFacts()>>(
-        [&registry, ref, platform, deadline] {
-          return registry.fetchFacts(ref, platform, deadline);
-        });
-    pending.emplace(image, task->get_future());
-    boost::asio::post(pool, [task] { (*task)(); });
+/// The facts of `image` once `future` has them, or why not, waiting no longer than `deadline`.
+/// A fetch still running then is reported as timed out and finishes in the background, bounded
+/// by its own deadline.
+policy::ImageLookup awaitLookup(const std::string& image, std::future<registry::ImageFacts>& future,
+                                Deadline deadline) {
+  policy::ImageLookup lookup;
+  if (future.wait_until(deadline.at()) != std::future_status::ready) {
+    lookup.error = "timed out fetching " + image + " within the admission deadline";
+    return lookup;
   }
-  for (auto& [image, future] : pending) {
-    policy::ImageLookup& lookup = facts[image];
-    if (future.wait_until(deadline.at()) != std::future_status::ready) {
-      lookup.error = "timed out fetching " + image + " within the admission deadline";
-      continue;
-    }
-    try {
-      lookup.facts = future.get();
-    } catch (const std::exception& e) {
-      lookup.error = e.what();
-    }
+  try {
+    lookup.facts = future.get();
+  } catch (const std::exception& e) {
+    lookup.error = e.what();
   }
-  return facts;
+  return lookup;
+}
+
+FetchLimits fetchLimits(const ServiceOptions& options) {
+  return {options.fetchThreads, std::max<std::size_t>(1, options.fetchesPerRegistry),
+          options.registryFailureMemory};
 }
 
 }  // namespace
 
 AdmissionService::AdmissionService(std::shared_ptr<const policy::PolicySet> policies,
                                    ServiceOptions options)
-    : policies_(std::move(policies)), options_(std::move(options)) {
+    : policies_(std::move(policies)),
+      options_(std::move(options)),
+      reviewPool_(std::make_unique<TaskPool>(options_.waitThreads)) {
   if (options_.registry) {
-    fetchPool_ =
-        std::make_unique<boost::asio::thread_pool>(std::max<std::size_t>(1, options_.fetchThreads));
-    waitPool_ =
-        std::make_unique<boost::asio::thread_pool>(std::max<std::size_t>(1, options_.waitThreads));
+    fetches_ = std::make_unique<FetchScheduler>(options_.registry, options_.platform,
+                                                fetchLimits(options_));
   }
 }
 
@@ -235,14 +220,39 @@ std::variant<ReviewOutcome, AdmissionService::Pending> AdmissionService::decode(
     verdict.message = "imagegate could not evaluate this request: " + malformed->problem;
     return answer(decoded.envelope, malformed->uid, verdict, 0);
   }
-  Pending pending{decoded.envelope, std::get<AdmissionRequest>(std::move(decoded.request)), {}};
-  if (options_.registry) pending.images = policy::imagesNeedingFacts(*policies_, pending.request);
+  Pending pending{decoded.envelope, std::get<AdmissionRequest>(std::move(decoded.request)), {}, {}};
+  lookUpKnownFacts(pending);
   return pending;
 }
 
-ReviewOutcome AdmissionService::finish(const Pending& pending,
-                                       const policy::ImageFactsMap& facts) const {
-  const std::vector<RuleResult> results = policy::evaluate(*policies_, pending.request, facts);
+void AdmissionService::lookUpKnownFacts(Pending& pending) const {
+  if (!options_.registry) return;
+  for (const std::string& image : policy::imagesNeedingFacts(*policies_, pending.request)) {
+    registry::ImageRef ref;
+    try {
+      ref = registry::parseImageRef(image);
+    } catch (const Error& e) {
+      pending.facts[image].error = e.what();
+      continue;
+    }
+    // Asked here, on the caller's thread, so that a cached image never waits behind fetches.
+    if (auto known = cachedFacts(ref)) {
+      pending.facts[image].facts = std::move(known);
+      continue;
+    }
+    pending.toFetch.emplace(image, std::move(ref));
+  }
+}
+
+std::optional<registry::ImageFacts> AdmissionService::cachedFacts(
+    const registry::ImageRef& ref) const {
+  if (!options_.cache) return std::nullopt;
+  return options_.cache->cached(ref, options_.platform);
+}
+
+ReviewOutcome AdmissionService::finish(const Pending& pending) const {
+  const std::vector<RuleResult> results =
+      policy::evaluate(*policies_, pending.request, pending.facts);
   const Verdict verdict = verdictFor(pending.request, results);
   logDecision(pending.request, verdict, results);
   std::size_t violations = 0;
@@ -250,41 +260,68 @@ ReviewOutcome AdmissionService::finish(const Pending& pending,
   return answer(pending.envelope, pending.request.uid, verdict, violations);
 }
 
-policy::ImageFactsMap AdmissionService::fetchFacts(const Pending& pending,
-                                                   Deadline deadline) const {
-  if (pending.images.empty()) return {};
+void AdmissionService::fetchMissing(Pending& pending, Deadline deadline) const {
+  if (pending.toFetch.empty()) return;
   const Deadline fetchDeadline(deadline.at() - options_.answerMargin);
-  return fetchAll(pending.images, *options_.registry, options_.platform, *fetchPool_,
-                  fetchDeadline);
+  std::map<std::string, std::future<registry::ImageFacts>> fetching;
+  for (const auto& [image, ref] : pending.toFetch) {
+    fetching.emplace(image, fetches_->submit(ref, fetchDeadline));
+  }
+  for (auto& [image, future] : fetching) {
+    pending.facts[image] = awaitLookup(image, future, fetchDeadline);
+  }
+  pending.toFetch.clear();
 }
 
 ReviewOutcome AdmissionService::review(std::string_view body, Deadline deadline) const {
   auto decoded = decode(body);
   if (auto* outcome = std::get_if<ReviewOutcome>(&decoded)) return std::move(*outcome);
-  const Pending& pending = std::get<Pending>(decoded);
-  return finish(pending, fetchFacts(pending, deadline));
+  Pending& pending = std::get<Pending>(decoded);
+  fetchMissing(pending, deadline);
+  return finish(pending);
 }
 
 void AdmissionService::reviewAsync(std::string_view body, Deadline deadline,
                                    std::function<void(ReviewOutcome)> done) const {
+  if (body.size() > options_.inlineDecodeBytes) {
+    reviewPool_->post(
+        [this, body, deadline, done = std::move(done)] { done(review(body, deadline)); });
+    return;
+  }
   auto decoded = decode(body);
   if (auto* outcome = std::get_if<ReviewOutcome>(&decoded)) {
     done(std::move(*outcome));
     return;
   }
   auto pending = std::make_shared<Pending>(std::get<Pending>(std::move(decoded)));
-  if (pending->images.empty()) {  // the common case: no registry round trip, answer right here
-    done(finish(*pending, {}));
+  if (pending->toFetch.empty()) {  // the common case: no registry round trip, answer right here
+    done(finish(*pending));
     return;
   }
-  boost::asio::post(*waitPool_, [this, pending, deadline, done = std::move(done)] {
-    done(finish(*pending, fetchFacts(*pending, deadline)));
+  reviewPool_->post([this, pending, deadline, done = std::move(done)] {
+    fetchMissing(*pending, deadline);
+    done(finish(*pending));
   });
 }
 
-void AdmissionService::join() {
-  if (waitPool_) waitPool_->join();
-  if (fetchPool_) fetchPool_->join();
+void AdmissionService::join() { joinUntil(std::nullopt); }
+
+std::vector<std::string> AdmissionService::join(std::chrono::milliseconds maxWait) {
+  return joinUntil(SteadyClock::now() + maxWait);
+}
+
+std::vector<std::string> AdmissionService::joinUntil(std::optional<SteadyClock::time_point> until) {
+  std::vector<std::string> stillRunning;
+  // Queued fetches fail at once, so the reviews waiting on them answer now, not at their
+  // deadlines; only fetches already running are waited for.
+  if (fetches_) fetches_->stop();
+  if (reviewPool_ && !reviewPool_->waitIdle(until)) {
+    stillRunning.push_back("reviews not yet answered: " + std::to_string(reviewPool_->busy()));
+  }
+  if (fetches_ && !fetches_->waitIdle(until)) {
+    for (std::string& fetch : fetches_->describeRunning()) stillRunning.push_back(std::move(fetch));
+  }
+  return stillRunning;
 }
 
 }  // namespace imagegate::service

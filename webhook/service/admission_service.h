@@ -2,34 +2,50 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
-#include <set>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "admission/review.h"
+#include "cache/facts_cache.h"
 #include "common/deadline.h"
 #include "common/http_reply.h"
 #include "policy/evaluator.h"
 #include "policy/model.h"
 #include "registry/registry.h"
 
-namespace boost::asio {
-class thread_pool;
-}
-
 // Orchestrates one review: decode -> evaluate -> verdict -> encode. Used by both the HTTPS
 // server and `imagegate review`, so both give byte-identical answers.
 namespace imagegate::service {
+
+class FetchScheduler;
+class TaskPool;
 
 struct ServiceOptions {
   admission::DecodeLimits decodeLimits;
   /// Where image facts come from; null means none are fetched and rules that need them are
   /// judged by each policy's onFetchError.
   registry::RegistryPtr registry;
+  /// Facts already known, looked up on the calling thread before any fetch is queued; usually
+  /// the registry itself (a CachingRegistry). Null: every image is fetched through the registry.
+  cache::FactsCachePtr cache;
   registry::Platform platform;    ///< Platform picked from multi-arch image indexes.
   std::size_t fetchThreads = 16;  ///< Images fetched at once, across all reviews.
-  std::size_t waitThreads = 64;   ///< Reviews waiting on fetches at once (reviewAsync).
+  /// Images fetched at once from one registry host: a host that never answers holds no more
+  /// fetch threads than this.
+  std::size_t fetchesPerRegistry = 4;
+  /// After a registry host times out, refuses or answers 5xx, its fetches fail at once, saying
+  /// so, for this long (0: every fetch asks the registry).
+  std::chrono::milliseconds registryFailureMemory{10'000};
+  /// Reviews waiting on fetches or decoding large bodies at once (reviewAsync).
+  std::size_t waitThreads = 64;
+  /// reviewAsync decodes larger bodies on a review thread: decoding megabytes takes milliseconds
+  /// that the caller's I/O thread owes its other connections.
+  std::size_t inlineDecodeBytes = 64 * 1024;
   /// Time kept back from the review's deadline to evaluate and answer after fetching.
   std::chrono::milliseconds answerMargin{250};
 };
@@ -53,32 +69,46 @@ class AdmissionService {
   ReviewOutcome review(std::string_view body, Deadline deadline) const;
 
   /// The same answer as review(), given to `done` exactly once: on the calling thread when no
-  /// registry round trip is needed (most reviews), otherwise on a service thread once the facts
-  /// are in, so the caller's thread never waits on a registry.
+  /// registry round trip is needed (most reviews, including those whose images are all cached),
+  /// otherwise on a service thread once the facts are in, so the caller's thread never waits on
+  /// a registry. Bodies larger than inlineDecodeBytes are decoded on a service thread too.
+  /// `body` must stay valid until `done` is called.
   void reviewAsync(std::string_view body, Deadline deadline,
                    std::function<void(ReviewOutcome)> done) const;
 
-  /// Waits for reviews and fetches in flight; call before destroying what their callbacks use.
+  /// Stops fetching (queued fetches fail at once) and waits for reviews and fetches in flight;
+  /// call before destroying what their callbacks use. No review may be started afterwards.
   void join();
+  /// The same, waiting at most `maxWait`. Returns what is still running then (empty: all done).
+  /// Work still running keeps the service busy and its destructor would wait for it: a caller
+  /// given a non-empty answer should leave the process rather than destroy the service.
+  std::vector<std::string> join(std::chrono::milliseconds maxWait);
 
  private:
-  /// A decoded request waiting for the facts of `images`.
+  /// A decoded request and the facts of the images its rules need, as far as they are known.
   struct Pending {
     admission::ReviewEnvelope envelope;
     admission::AdmissionRequest request;
-    std::set<std::string> images;
+    policy::ImageFactsMap facts;  ///< From the cache, or why an image cannot be fetched.
+    std::map<std::string, registry::ImageRef> toFetch;  ///< Images needing a registry.
   };
 
-  /// An immediate answer (bad input), or a request to evaluate.
+  /// An immediate answer (bad input), or a request to evaluate with what the cache knows.
   std::variant<ReviewOutcome, Pending> decode(std::string_view body) const;
-  /// The image facts the request's rules need, fetched in parallel within `deadline`.
-  policy::ImageFactsMap fetchFacts(const Pending& pending, Deadline deadline) const;
-  ReviewOutcome finish(const Pending& pending, const policy::ImageFactsMap& facts) const;
+  /// Fills in what the cache knows and lists the rest in toFetch.
+  void lookUpKnownFacts(Pending& pending) const;
+  /// Fetches pending.toFetch in parallel, within `deadline`.
+  void fetchMissing(Pending& pending, Deadline deadline) const;
+  ReviewOutcome finish(const Pending& pending) const;
+  std::optional<registry::ImageFacts> cachedFacts(const registry::ImageRef& ref) const;
+  std::vector<std::string> joinUntil(std::optional<SteadyClock::time_point> until);
 
   std::shared_ptr<const policy::PolicySet> policies_;
   ServiceOptions options_;
-  std::unique_ptr<boost::asio::thread_pool> fetchPool_;  ///< Only when a registry is set.
-  std::unique_ptr<boost::asio::thread_pool> waitPool_;   ///< Reviews waiting on fetchPool_.
+  std::unique_ptr<FetchScheduler> fetches_;  ///< Only when a registry is set.
+  /// Always: large bodies are decoded here even without a registry. Declared after fetches_ so
+  /// that it goes first: its reviews wait on fetches.
+  std::unique_ptr<TaskPool> reviewPool_;
 };
 
 }  // namespace imagegate::service
