@@ -33,6 +33,9 @@ give_up() {
   printf 'registry-bench: cannot measure: %s\n' "$*" >&2
   exit 0
 }
+fail() { give_up "$@"; }
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 
 # ---------------------------------------------------------------------------------------------
 # Tools and binary
@@ -46,27 +49,8 @@ if [[ $timer == auto ]]; then
 fi
 [[ $timer == hyperfine || $timer == loop ]] || give_up "BENCH_TIMER must be auto, hyperfine or loop"
 
-if [[ -n ${IMAGEGATE_BIN:-} ]]; then
-  bin=$IMAGEGATE_BIN
-else
-  # The same Release build as bench/run.sh, so one build serves both reports.
-  mkdir -p "$build_dir"
-  if [[ ! -f $build_dir/CMakeCache.txt ]]; then
-    log "configuring $build_dir (Release)"
-    cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DIMAGEGATE_BUILD_TESTS=OFF \
-      -DIMAGEGATE_WERROR=OFF >"$build_dir/bench-configure.log" 2>&1 ||
-      give_up "cmake configure failed (log: $build_dir/bench-configure.log)"
-  fi
-  log "building imagegate in $build_dir"
-  cmake --build "$build_dir" -j"$(nproc)" --target imagegate >"$build_dir/registry-bench-build.log" 2>&1 ||
-    give_up "build failed (log: $build_dir/registry-bench-build.log)"
-  # Older CMake files put the executable in webhook/; a build dir may hold both: take the newest.
-  bin=
-  for candidate in "$build_dir/imagegate" "$build_dir/webhook/imagegate"; do
-    if [[ -x $candidate && (-z $bin || $candidate -nt $bin) ]]; then bin=$candidate; fi
-  done
-fi
-[[ -x $bin ]] || give_up "no imagegate binary at '$bin'"
+# The same Release build as bench/run.sh, so one build serves both reports.
+bench_imagegate_binary registry-bench-build.log
 
 results=${BENCH_RESULTS:-$build_dir/bench-results}/registry-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$results" || give_up "cannot create $results"
@@ -74,14 +58,10 @@ mkdir -p "$results" || give_up "cannot create $results"
 # ---------------------------------------------------------------------------------------------
 # The registry. Everything lives in $work and every started process is stopped by the PIDs the
 # fixture scripts recorded, whatever happens.
-work=$(mktemp -d /tmp/imagegate-registry-bench.XXXXXX) || give_up "mktemp failed"
+bench_mktemp /tmp/imagegate-registry-bench.XXXXXX || give_up "mktemp failed"
+work=$bench_tmp
 reg=$work/registry
-# shellcheck disable=SC2317  # run by the EXIT trap
-cleanup() {
-  [[ -f $reg/registry.env ]] && "$fixtures/stop-registry.sh" "$reg" >>"$work/fixture.log" 2>&1
-  rm -rf -- "$work"
-}
-trap cleanup EXIT
+bench_on_exit '[[ -f $reg/registry.env ]] && "$fixtures/stop-registry.sh" "$reg" >>"$work/fixture.log" 2>&1'
 trap 'exit 0' INT TERM
 
 # The images are kept in the build dir: a second run reuses them (build-images.sh is idempotent).
@@ -199,15 +179,7 @@ row() { sed -n "${2}p" "$results/$1.tsv"; }
 field() { cut -f"$2" <<<"$1"; }
 ratio() { python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print('%.2f' % (a / b) if b else 'n/a')" "$1" "$2"; }
 
-busy_before=$(python3 - <<'PY'
-import time
-def sample():
-    f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
-    return sum(f), f[3] + f[4]
-t0, i0 = sample(); time.sleep(1); t1, i1 = sample()
-print("%.0f" % (100.0 * (1 - (i1 - i0) / max(1, t1 - t0))))
-PY
-)
+busy_before=$(bench_busy_pct)
 
 # ---------------------------------------------------------------------------------------------
 # (a) cold check vs curl
@@ -279,15 +251,7 @@ cpu_per_run() { # cpu_per_run PID CMD -> CPU ms of PID over 10 runs of CMD, per 
 registry_cpu_single=$(cpu_per_run "$registry_pid" "${overlap_cmds[0]}" 2>/dev/null || echo n/a)
 registry_cpu_all=$(cpu_per_run "$registry_pid" "${overlap_cmds[$overlap_images]}" 2>/dev/null || echo n/a)
 
-busy_after=$(python3 - <<'PY'
-import time
-def sample():
-    f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
-    return sum(f), f[3] + f[4]
-t0, i0 = sample(); time.sleep(1); t1, i1 = sample()
-print("%.0f" % (100.0 * (1 - (i1 - i0) / max(1, t1 - t0))))
-PY
-)
+busy_after=$(bench_busy_pct)
 
 # ---------------------------------------------------------------------------------------------
 # Report

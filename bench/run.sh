@@ -45,6 +45,9 @@ die() {
   printf 'bench: error: %s\n' "$*" >&2
   exit 2
 }
+fail() { die "$@"; }
+# shellcheck source=bench/lib.sh
+. "$bench_dir/lib.sh"
 
 # ---------------------------------------------------------------------------------------------
 # Tools
@@ -60,52 +63,13 @@ body_file=$(cd "$(dirname "$body_file")" && pwd)/$(basename "$body_file")
 
 # ---------------------------------------------------------------------------------------------
 # 1. Build (Release, tests off). Warnings are the test build's business, not the benchmark's.
-if [[ -n ${IMAGEGATE_BIN:-} ]]; then
-  bin=$IMAGEGATE_BIN
-else
-  mkdir -p "$build_dir"
-  if [[ ! -f $build_dir/CMakeCache.txt ]]; then
-    log "configuring $build_dir (Release)"
-    cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DIMAGEGATE_BUILD_TESTS=OFF \
-      -DIMAGEGATE_WERROR=OFF >"$build_dir/bench-configure.log" 2>&1 || {
-      tail -40 "$build_dir/bench-configure.log" >&2
-      die "cmake configure failed (log: $build_dir/bench-configure.log)"
-    }
-  fi
-  log "building imagegate in $build_dir"
-  cmake --build "$build_dir" -j"$cores" --target imagegate >"$build_dir/bench-build.log" 2>&1 || {
-    tail -40 "$build_dir/bench-build.log" >&2
-    die "build failed (log: $build_dir/bench-build.log)"
-  }
-  # The executable's folder depends on the CMake files' version: take the newest one built.
-  bin=
-  for candidate in "$build_dir/imagegate" "$build_dir/webhook/imagegate"; do
-    if [[ -x $candidate && (-z $bin || $candidate -nt $bin) ]]; then bin=$candidate; fi
-  done
-  [[ -n $bin ]] || die "built, but found no imagegate binary under $build_dir"
-fi
-[[ -x $bin ]] || die "$bin is not executable"
+bench_imagegate_binary bench-build.log
 
 # ---------------------------------------------------------------------------------------------
 # Temporary directory, processes killed by PID on exit.
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/imagegate-bench.XXXXXX")
+bench_mktemp "${TMPDIR:-/tmp}/imagegate-bench.XXXXXX" || die "mktemp failed"
+tmp=$bench_tmp
 chmod 0711 "$tmp"  # nginx workers drop to an unprivileged user when started as root
-pids=()
-# shellcheck disable=SC2317 # invoked by the EXIT trap
-cleanup() {
-  local pid i
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do
-    for ((i = 0; i < 50; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -115,47 +79,12 @@ mkdir -p "$results"
 # ---------------------------------------------------------------------------------------------
 # 1b. TLS: a throwaway CA and a serving certificate for 127.0.0.1 and localhost (P-256).
 log "generating CA and serving certificate"
-(
-  cd "$tmp"
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-    -subj "/CN=imagegate bench CA" -keyout ca.key -out ca.crt \
-    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-    -subj "/CN=localhost" -keyout tls.key -out tls.csr
-  printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=CA:FALSE" \
-    "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" >tls.ext
-  openssl x509 -req -in tls.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
-    -extfile tls.ext -out tls.crt
-) >"$tmp/openssl.log" 2>&1 || {
-  cat "$tmp/openssl.log" >&2
-  die "openssl failed"
-}
-chmod 0644 "$tmp/tls.crt" "$tmp/ca.crt"
+bench_make_certs "$tmp" || die "openssl failed"
 cacert=$tmp/ca.crt
 
 # ---------------------------------------------------------------------------------------------
 # 2. Two free loopback ports (both sockets held open while picking, so they differ).
-read -r ig_port ngx_port < <(python3 -c '
-import socket
-a, b = socket.socket(), socket.socket()
-a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
-print(a.getsockname()[1], b.getsockname()[1])')
-
-alive() { kill -0 "$1" 2>/dev/null; }
-
-wait_healthy() { # name pid url log
-  local i
-  for ((i = 0; i < 150; i++)); do
-    if curl -fsS --max-time 2 --cacert "$cacert" -o /dev/null "$3" 2>/dev/null; then return 0; fi
-    if ! alive "$2"; then
-      cat "$4" >&2 || true
-      die "$1 exited before answering $3"
-    fi
-    sleep 0.2
-  done
-  cat "$4" >&2 || true
-  die "$1 did not answer $3 within 30 s"
-}
+read -r ig_port ngx_port < <(bench_free_ports 2)
 
 ig_args=(serve --listen "127.0.0.1:$ig_port" --tls-cert "$tmp/tls.crt" --tls-key "$tmp/tls.key"
   --policy "$policy")
@@ -168,8 +97,8 @@ ig_args+=("${extra_args[@]}")
 log "starting imagegate on 127.0.0.1:$ig_port (${ig_args[*]})"
 "$bin" "${ig_args[@]}" >"$tmp/imagegate.log" 2>&1 &
 ig_pid=$!
-pids+=("$ig_pid")
-wait_healthy imagegate "$ig_pid" "https://127.0.0.1:$ig_port/healthz" "$tmp/imagegate.log"
+bench_track "$ig_pid"
+bench_wait_healthy imagegate "$ig_pid" "https://127.0.0.1:$ig_port/healthz" "$tmp/imagegate.log"
 ig_url="https://127.0.0.1:$ig_port/validate?timeout=10s"
 
 # ---------------------------------------------------------------------------------------------
@@ -244,8 +173,8 @@ ngx_cmd=("$nginx_bin" -p "$tmp/nginx" -e "$tmp/nginx/nginx-error.log" -c "$tmp/n
 log "starting nginx ($nginx_mode, $server_threads workers) on 127.0.0.1:$ngx_port"
 "${ngx_cmd[@]}" >"$tmp/nginx.out" 2>&1 &
 ngx_pid=$!
-pids+=("$ngx_pid")
-wait_healthy nginx "$ngx_pid" "https://127.0.0.1:$ngx_port/healthz" "$tmp/nginx/nginx-error.log"
+bench_track "$ngx_pid"
+bench_wait_healthy nginx "$ngx_pid" "https://127.0.0.1:$ngx_port/healthz" "$tmp/nginx/nginx-error.log"
 ngx_url="https://127.0.0.1:$ngx_port/validate?timeout=10s"
 ngx_status=$(post "$ngx_url" "$tmp/nginx-response.json" "$tmp/ngx.headers") ||
   die "POST to nginx failed"
@@ -302,12 +231,6 @@ parse_hey() {
     }
     END {printf "%s %s %s %d %d %d\n", rps == "" ? "nan" : rps, p50 == "" ? "nan" : p50,
                 p99 == "" ? "nan" : p99, n, bad, errs}' "$1"
-}
-
-# Seconds in a wrk/hey duration such as 10s, 2m, 500ms.
-seconds_of() {
-  awk -v d="$1" 'BEGIN {n = d + 0; u = d; sub(/^[0-9.]+/, "", u)
-    print ((u == "ms") ? n / 1000 : (u == "m") ? n * 60 : (u == "h") ? n * 3600 : n)}'
 }
 
 declare -A R # R[name.metric]
@@ -388,17 +311,7 @@ run_paced() { # name pid url
     -v s="$(seconds_of "$rate_duration")" 'BEGIN {print t / hz / s * 100}')
 }
 
-# How busy the machine is with other work: 1 s of /proc/stat while both servers are idle.
-idle_busy_pct() {
-  local a b
-  a=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6; exit}' /proc/stat)
-  sleep 1
-  b=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6; exit}' /proc/stat)
-  awk -v a="$a" -v b="$b" 'BEGIN {split(a, x, " "); split(b, y, " ")
-    busy = y[1] - x[1]; idle = y[2] - x[2]
-    printf "%.0f", (busy + idle > 0) ? busy * 100 / (busy + idle) : 0}'
-}
-busy_start=$(idle_busy_pct)
+busy_start=$(bench_busy_pct)
 load_start=$(cut -d' ' -f1 /proc/loadavg)
 run_wrk imagegate "$ig_pid" "$ig_url"
 run_wrk nginx "$ngx_pid" "$ngx_url"
@@ -408,14 +321,14 @@ run_paced nginx "$ngx_pid" "$ngx_url"
 for name in imagegate nginx; do
   pid=$ig_pid
   [[ $name == nginx ]] && pid=$ngx_pid
-  alive "$pid" || {
+  bench_alive "$pid" || {
     cp "$tmp/imagegate.log" "$tmp/nginx/nginx-error.log" "$results/" 2>/dev/null || true
     die "$name died during the benchmark (logs in $results)"
   }
 done
 cp "$tmp/imagegate.log" "$results/imagegate.log"
 load_end=$(cut -d' ' -f1 /proc/loadavg)
-busy_end=$(idle_busy_pct)
+busy_end=$(bench_busy_pct)
 log_lines=$(wc -l <"$tmp/imagegate.log")
 
 # ---------------------------------------------------------------------------------------------
