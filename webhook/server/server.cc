@@ -136,18 +136,14 @@ class Server::Impl {
     });
   }
 
-  // glibc keeps freed memory in its arenas: after a flood of connections ends, the process would
-  // stay at its peak RSS. Give it back once the connections are mostly gone.
+  // glibc keeps freed memory in its arenas: after a flood of connections or a burst of large
+  // bodies ends, the process would stay at its peak RSS. Every few seconds, give back what is
+  // free; with little free memory this costs microseconds.
   void scheduleTrim() {
     trimTimer_.expires_after(kTrimInterval);
     trimTimer_.async_wait([this](ErrorCode ec) {
       if (ec || stopping_) return;
-      const std::size_t open = state_->openSessions.load();
-      peakSinceTrim_ = std::max(peakSinceTrim_, open);
-      if (open * 2 < peakSinceTrim_) {
-        malloc_trim(0);
-        peakSinceTrim_ = open;
-      }
+      malloc_trim(0);
       scheduleTrim();
     });
   }
@@ -213,7 +209,6 @@ class Server::Impl {
   net::signal_set signals_;
   net::steady_timer timer_;
   net::steady_timer trimTimer_;
-  std::size_t peakSinceTrim_ = 0;  ///< Connections; only touched on control_.
   std::shared_ptr<Listener> listener_;
   std::uint16_t port_ = 0;
   bool stopping_ = false;  ///< Only touched on control_.
