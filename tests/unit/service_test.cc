@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "policy/loader.h"
 #include "service/admission_service.h"
 
 namespace imagegate::service {
@@ -11,6 +12,15 @@ namespace {
 using nlohmann::json;
 using ::testing::HasSubstr;
 using ::testing::Not;
+
+/// A rule read by the loader from a one-line rule type and body, e.g. "runAsNonRoot: {}".
+policy::Rule rule(const std::string& name, const std::string& ruleYaml) {
+  const std::string yaml =
+      "apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: p}\n"
+      "spec:\n  rules:\n    - name: " +
+      name + "\n      " + ruleYaml + "\n";
+  return policy::loadPoliciesFromString(yaml, "test.yaml").policies.front().rules.front();
+}
 
 policy::Policy makePolicy(std::string name, policy::Action action,
                           std::vector<policy::Rule> rules) {
@@ -74,7 +84,7 @@ TEST(AdmissionService, MalformedRequestIsDeniedWithTheProblem) {
 
 TEST(AdmissionService, EnforceDenialNamesPolicyRuleContainerAndFix) {
   auto service = serviceWith(
-      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})});
+      {makePolicy("prod", policy::Action::kEnforce, {rule("non-root", "runAsNonRoot: {}")})});
   const auto outcome = service.review(podReview(rootPod()).dump(), kDeadline);
   EXPECT_FALSE(outcome.allowed);
   EXPECT_EQ(outcome.violations, 2u);
@@ -91,7 +101,7 @@ TEST(AdmissionService, EnforceDenialNamesPolicyRuleContainerAndFix) {
 
 TEST(AdmissionService, AuditAllowsWithWarningsAndAnnotations) {
   auto service = serviceWith({makePolicy("hardening", policy::Action::kAudit,
-                                         {{"ro-rootfs", policy::ReadOnlyRootFilesystem{}}})});
+                                         {rule("ro-rootfs", "readOnlyRootFilesystem: {}")})});
   const auto outcome = service.review(podReview(rootPod()).dump(), kDeadline);
   EXPECT_TRUE(outcome.allowed);
   const json r = response(outcome);
@@ -104,7 +114,7 @@ TEST(AdmissionService, AuditAllowsWithWarningsAndAnnotations) {
 
 TEST(AdmissionService, WarnGivesWarningsOnly) {
   auto service = serviceWith({makePolicy("soft", policy::Action::kWarn,
-                                         {{"ro-rootfs", policy::ReadOnlyRootFilesystem{}}})});
+                                         {rule("ro-rootfs", "readOnlyRootFilesystem: {}")})});
   const json r = response(service.review(podReview(rootPod()).dump(), kDeadline));
   EXPECT_EQ(r["allowed"], true);
   EXPECT_EQ(r["warnings"].size(), 2u);
@@ -113,9 +123,9 @@ TEST(AdmissionService, WarnGivesWarningsOnly) {
 
 TEST(AdmissionService, AuditWarningsAccompanyAnEnforceDenial) {
   auto service = serviceWith(
-      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}}),
+      {makePolicy("prod", policy::Action::kEnforce, {rule("non-root", "runAsNonRoot: {}")}),
        makePolicy("hardening", policy::Action::kAudit,
-                  {{"ro-rootfs", policy::ReadOnlyRootFilesystem{}}})});
+                  {rule("ro-rootfs", "readOnlyRootFilesystem: {}")})});
   const json r = response(service.review(podReview(rootPod()).dump(), kDeadline));
   EXPECT_EQ(r["allowed"], false);
   EXPECT_EQ(r["warnings"].size(), 2u);
@@ -124,7 +134,7 @@ TEST(AdmissionService, AuditWarningsAccompanyAnEnforceDenial) {
 
 TEST(AdmissionService, DryRunGetsTheSameVerdict) {
   auto service = serviceWith(
-      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})});
+      {makePolicy("prod", policy::Action::kEnforce, {rule("non-root", "runAsNonRoot: {}")})});
   const json normal = response(service.review(podReview(rootPod()).dump(), kDeadline));
   const json dry = response(service.review(podReview(rootPod(), "CREATE", true).dump(), kDeadline));
   EXPECT_EQ(normal, dry);
@@ -132,7 +142,7 @@ TEST(AdmissionService, DryRunGetsTheSameVerdict) {
 
 TEST(AdmissionService, DeleteAndConnectAreAllowedUntouched) {
   auto service = serviceWith(
-      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})});
+      {makePolicy("prod", policy::Action::kEnforce, {rule("non-root", "runAsNonRoot: {}")})});
   for (const char* op : {"DELETE", "CONNECT"}) {
     const json r = response(service.review(podReview(rootPod(), op).dump(), kDeadline));
     EXPECT_EQ(r["allowed"], true) << op;
@@ -142,13 +152,13 @@ TEST(AdmissionService, DeleteAndConnectAreAllowedUntouched) {
 
 TEST(AdmissionService, UpdateIsEvaluated) {
   auto service = serviceWith(
-      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})});
+      {makePolicy("prod", policy::Action::kEnforce, {rule("non-root", "runAsNonRoot: {}")})});
   EXPECT_FALSE(service.review(podReview(rootPod(), "UPDATE").dump(), kDeadline).allowed);
 }
 
 TEST(AdmissionService, OtherKindsAreAllowedUntouched) {
   auto service = serviceWith(
-      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})});
+      {makePolicy("prod", policy::Action::kEnforce, {rule("non-root", "runAsNonRoot: {}")})});
   json body = podReview(rootPod());
   body["request"]["kind"] = {{"group", ""}, {"version", "v1"}, {"kind", "Service"}};
   EXPECT_TRUE(service.review(body.dump(), kDeadline).allowed);
@@ -160,7 +170,7 @@ TEST(AdmissionService, DenialMessageIsBounded) {
     containers.push_back({{"name", "c" + std::to_string(i)}, {"image", "x:1"}});
   }
   auto service = serviceWith(
-      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})});
+      {makePolicy("prod", policy::Action::kEnforce, {rule("non-root", "runAsNonRoot: {}")})});
   const json r =
       response(service.review(podReview({{"containers", containers}}).dump(), kDeadline));
   const std::string message = r["status"]["message"];
@@ -172,7 +182,7 @@ TEST(AdmissionService, DenialMessageIsBounded) {
 TEST(AdmissionService, UnparsableImageUnderEnforceIsDenied) {
   auto service =
       serviceWith({makePolicy("regs", policy::Action::kEnforce,
-                              {{"registries", policy::AllowedRegistries{{"ghcr.io/*"}}}})});
+                              {rule("registries", "allowedRegistries: [\"ghcr.io/*\"]")})});
   const auto outcome = service.review(
       podReview({{"containers", {{{"name", "app"}, {"image", "Bad Image!!"}}}}}).dump(), kDeadline);
   EXPECT_FALSE(outcome.allowed);
@@ -211,7 +221,7 @@ TEST(AdmissionServiceImageFacts, ImageUserDecidesTheVerdict) {
   fake->add("ghcr.io/acme/root:1", "root");
   fake->add("ghcr.io/acme/app:1", "65532");
   auto service = serviceWithRegistry(
-      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})}, fake);
+      {makePolicy("prod", policy::Action::kEnforce, {rule("non-root", "runAsNonRoot: {}")})}, fake);
   EXPECT_TRUE(service.review(podReview(openPod({"ghcr.io/acme/app:1"})).dump(), kDeadline).allowed);
   const auto denied = service.review(podReview(openPod({"ghcr.io/acme/root:1"})).dump(), kDeadline);
   EXPECT_FALSE(denied.allowed);
@@ -222,7 +232,7 @@ TEST(AdmissionServiceImageFacts, ImageUserDecidesTheVerdict) {
 TEST(AdmissionServiceImageFacts, FetchErrorDeniesWithTheRegistryMessageUnderDeny) {
   auto fake = std::make_shared<testutil::FakeRegistry>();
   auto service = serviceWithRegistry(
-      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})}, fake);
+      {makePolicy("prod", policy::Action::kEnforce, {rule("non-root", "runAsNonRoot: {}")})}, fake);
   const auto outcome =
       service.review(podReview(openPod({"ghcr.io/acme/gone:1"})).dump(), kDeadline);
   EXPECT_FALSE(outcome.allowed);
@@ -233,7 +243,7 @@ TEST(AdmissionServiceImageFacts, FetchErrorDeniesWithTheRegistryMessageUnderDeny
 TEST(AdmissionServiceImageFacts, FetchErrorAllowsWithAWarningUnderAllow) {
   auto fake = std::make_shared<testutil::FakeRegistry>();
   auto policy =
-      makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}});
+      makePolicy("prod", policy::Action::kEnforce, {rule("non-root", "runAsNonRoot: {}")});
   policy.onFetchError = policy::OnFetchError::kAllow;
   auto service = serviceWithRegistry({policy}, fake);
   const auto outcome =
@@ -254,7 +264,7 @@ TEST(AdmissionServiceImageFacts, ContainersOfOnePodAreFetchedConcurrently) {
   // Each fetch waits until all ten are in flight: one after another would time out instead.
   fake->holdUntilConcurrent(10);
   auto service = serviceWithRegistry(
-      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})}, fake);
+      {makePolicy("prod", policy::Action::kEnforce, {rule("non-root", "runAsNonRoot: {}")})}, fake);
   const auto outcome = service.review(podReview(openPod(images)).dump(), kDeadline);
   EXPECT_TRUE(outcome.allowed) << outcome.reply.body;
   EXPECT_EQ(fake->maxConcurrent(), 10);
@@ -265,7 +275,7 @@ TEST(AdmissionServiceImageFacts, DuplicateImagesAreFetchedOnce) {
   auto fake = std::make_shared<testutil::FakeRegistry>();
   fake->add("ghcr.io/acme/app:1", "1000");
   auto service = serviceWithRegistry(
-      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})}, fake);
+      {makePolicy("prod", policy::Action::kEnforce, {rule("non-root", "runAsNonRoot: {}")})}, fake);
   service.review(podReview(openPod({"ghcr.io/acme/app:1", "ghcr.io/acme/app:1"})).dump(),
                  kDeadline);
   EXPECT_EQ(fake->calls(), 1);
@@ -276,7 +286,7 @@ TEST(AdmissionServiceImageFacts, SlowRegistryIsCutOffAtTheDeadline) {
   fake->add("ghcr.io/acme/app:1", "1000");
   fake->holdUntilConcurrent(2);  // never reached: the single fetch waits out its deadline
   auto service = serviceWithRegistry(
-      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})}, fake);
+      {makePolicy("prod", policy::Action::kEnforce, {rule("non-root", "runAsNonRoot: {}")})}, fake);
   const auto outcome = service.review(podReview(openPod({"ghcr.io/acme/app:1"})).dump(),
                                       Deadline::after(std::chrono::milliseconds(200)));
   ASSERT_TRUE(outcome.answered);
@@ -296,7 +306,7 @@ namespace {
 TEST(AdmissionServiceAsync, AnswersInlineWhenNoRegistryRoundTripIsNeeded) {
   auto fake = std::make_shared<testutil::FakeRegistry>();
   auto service = serviceWithRegistry(
-      {makePolicy("prod", policy::Action::kEnforce, {{"ro", policy::ReadOnlyRootFilesystem{}}})},
+      {makePolicy("prod", policy::Action::kEnforce, {rule("ro", "readOnlyRootFilesystem: {}")})},
       fake);
   std::optional<ReviewOutcome> got;
   std::thread::id answeredOn;
@@ -315,7 +325,7 @@ TEST(AdmissionServiceAsync, WaitsForRegistriesOffTheCallingThread) {
   auto fake = std::make_shared<testutil::FakeRegistry>();
   fake->add("ghcr.io/acme/root:1", "root");
   auto service = serviceWithRegistry(
-      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})}, fake);
+      {makePolicy("prod", policy::Action::kEnforce, {rule("non-root", "runAsNonRoot: {}")})}, fake);
   std::promise<std::pair<ReviewOutcome, std::thread::id>> answer;
   service.reviewAsync(podReview(openPod({"ghcr.io/acme/root:1"})).dump(), kDeadline,
                       [&](ReviewOutcome outcome) {
