@@ -526,6 +526,13 @@ TEST(InvalidImage, ImageRulesReportErrorAndOtherRulesStillRun) {
   EXPECT_EQ(results[3].status, RuleStatus::kPass);
 }
 
+TEST(InvalidImage, DigestTheRuntimeCannotPullIsAnErrorNotAPin) {
+  const std::string image = "ghcr.io/acme/app@md5:" + std::string(32, 'a');
+  const RuleResult r = onlyFor("imageReference: {requireDigest: true}", container("a", image));
+  EXPECT_EQ(r.status, RuleStatus::kError);
+  EXPECT_THAT(r.message, HasSubstr("digest algorithm \"md5\" cannot be pulled"));
+}
+
 TEST(InvalidImage, StaysInScopeDespiteImageGlobs) {
   Policy policy = policyWith("runAsNonRoot: {}");
   policy.match.images = {"registry.example.com/*"};
