@@ -363,6 +363,31 @@ TEST(AllowPrivilegeEscalation, PrivilegedContainerCanAlwaysEscalate) {
   EXPECT_THAT(r.message, HasSubstr("a privileged container always can"));
 }
 
+TEST(AllowPrivilegeEscalation, SysAdminCanAlwaysEscalateAndIsNamed) {
+  for (const char* capability :
+       {"SYS_ADMIN", "CAP_SYS_ADMIN", "sys_admin", "Cap_Sys_Admin", "ALL", "all"}) {
+    Container c = container("app", "nginx");
+    c.securityContext.allowPrivilegeEscalation = false;
+    c.securityContext.capabilities.add = {"NET_BIND_SERVICE", capability};
+    const RuleResult r = onlyFor("allowPrivilegeEscalation: {allowed: false}", c);
+    EXPECT_EQ(r.status, RuleStatus::kFail) << capability;
+    EXPECT_EQ(r.message, std::string("can escalate privileges: capability ") + capability +
+                             " is added, which always allows it")
+        << capability;
+    EXPECT_THAT(r.remediation, HasSubstr(std::string("remove ") + capability)) << capability;
+  }
+}
+
+TEST(AllowPrivilegeEscalation, OtherCapabilitiesAndDroppingDoNotEscalate) {
+  Container c = container("app", "nginx");
+  c.securityContext.allowPrivilegeEscalation = false;
+  c.securityContext.capabilities.add = {"NET_ADMIN", "SYS_ADMINX"};
+  c.securityContext.capabilities.drop = {"SYS_ADMIN"};
+  EXPECT_EQ(onlyFor("allowPrivilegeEscalation: {allowed: false}", c).status, RuleStatus::kPass);
+  c.securityContext.capabilities.add = {"SYS_ADMIN"};
+  EXPECT_EQ(onlyFor("allowPrivilegeEscalation: {allowed: true}", c).status, RuleStatus::kPass);
+}
+
 // -------------------------------------------------------------------------------------------
 // hostNamespaces
 

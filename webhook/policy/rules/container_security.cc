@@ -114,6 +114,19 @@ class Privileged final : public RuleCheck {
   bool allowed_;
 };
 
+/// The first capability in `added` that always allows escalation, as written: CAP_SYS_ADMIN
+/// (spelled as runtimes accept it: any case, CAP_ prefix optional) or ALL.
+std::optional<std::string> escalatingCapability(const std::vector<std::string>& added) {
+  for (const std::string& written : added) {
+    std::string name = written;
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    if (name.rfind("CAP_", 0) == 0) name.erase(0, 4);
+    if (name == "SYS_ADMIN" || name == "ALL") return written;
+  }
+  return std::nullopt;
+}
+
 class AllowPrivilegeEscalation final : public RuleCheck {
  public:
   explicit AllowPrivilegeEscalation(bool allowed) : allowed_(allowed) {}
@@ -125,6 +138,15 @@ class AllowPrivilegeEscalation final : public RuleCheck {
       return fail("can escalate privileges: a privileged container always can",
                   "set securityContext.privileged: false and "
                   "securityContext.allowPrivilegeEscalation: false");
+    }
+    // The Kubernetes API reference: escalation is always possible with CAP_SYS_ADMIN, whatever
+    // allowPrivilegeEscalation says.
+    if (const auto capability = escalatingCapability(context.capabilities.add)) {
+      return fail("can escalate privileges: capability " + *capability +
+                      " is added, which always allows it",
+                  "remove " + *capability +
+                      " from securityContext.capabilities.add and set "
+                      "securityContext.allowPrivilegeEscalation: false");
     }
     if (context.allowPrivilegeEscalation == false) return pass();
     return fail(
