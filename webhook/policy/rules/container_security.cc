@@ -132,22 +132,9 @@ class AllowPrivilegeEscalation final : public RuleCheck {
   explicit AllowPrivilegeEscalation(bool allowed) : allowed_(allowed) {}
 
   Finding check(const Target& target) const override {
-    const auto& context = target.subject->container->securityContext;
     if (allowed_) return pass();
-    if (context.privileged == true) {
-      return fail("can escalate privileges: a privileged container always can",
-                  "set securityContext.privileged: false and "
-                  "securityContext.allowPrivilegeEscalation: false");
-    }
-    // The Kubernetes API reference: escalation is always possible with CAP_SYS_ADMIN, whatever
-    // allowPrivilegeEscalation says.
-    if (const auto capability = escalatingCapability(context.capabilities.add)) {
-      return fail("can escalate privileges: capability " + *capability +
-                      " is added, which always allows it",
-                  "remove " + *capability +
-                      " from securityContext.capabilities.add and set "
-                      "securityContext.allowPrivilegeEscalation: false");
-    }
+    const auto& context = target.subject->container->securityContext;
+    if (auto finding = alwaysEscalates(context)) return *finding;
     if (context.allowPrivilegeEscalation == false) return pass();
     return fail(
         std::string("can escalate privileges: securityContext.allowPrivilegeEscalation ") +
@@ -157,6 +144,25 @@ class AllowPrivilegeEscalation final : public RuleCheck {
   }
 
  private:
+  /// The Kubernetes API reference: escalation is always possible when the container is
+  /// privileged or has CAP_SYS_ADMIN, whatever allowPrivilegeEscalation says.
+  static std::optional<Finding> alwaysEscalates(
+      const admission::ContainerSecurityContext& context) {
+    if (context.privileged == true) {
+      return fail("can escalate privileges: a privileged container always can",
+                  "set securityContext.privileged: false and "
+                  "securityContext.allowPrivilegeEscalation: false");
+    }
+    if (const auto capability = escalatingCapability(context.capabilities.add)) {
+      return fail("can escalate privileges: capability " + *capability +
+                      " is added, which always allows it",
+                  "remove " + *capability +
+                      " from securityContext.capabilities.add and set "
+                      "securityContext.allowPrivilegeEscalation: false");
+    }
+    return std::nullopt;
+  }
+
   bool allowed_;
 };
 
