@@ -12,7 +12,9 @@ namespace imagegate::admission {
 namespace {
 
 using nlohmann::json;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 
 std::string readData(const std::string& name) {
   std::ifstream in(std::string(IMAGEGATE_SOURCE_DIR) + "/tests/data/admission/" + name);
@@ -76,6 +78,26 @@ TEST(DecodeReview, EphemeralContainersAndPodSecurityContext) {
   EXPECT_EQ(pod.securityContext.runAsUser, 1000);
   ASSERT_EQ(pod.containers.size(), 2u);
   EXPECT_EQ(pod.containers[1].kind, ContainerKind::kEphemeralContainer);
+}
+
+TEST(DecodeReview, CapabilitiesAreKeptAsWritten) {
+  const json capabilities = {{"add", {"SYS_ADMIN", "net_bind_service"}}, {"drop", {"ALL"}}};
+  const json spec = {
+      {"containers",
+       {{{"name", "a"}, {"image", "a"}, {"securityContext", {{"capabilities", capabilities}}}},
+        {{"name", "b"}, {"image", "b"}}}}};
+  const PodSpec pod = *requestOf(decodeReview(review(podRequest(spec)).dump())).object->podSpec;
+  EXPECT_THAT(pod.containers[0].securityContext.capabilities.add,
+              ElementsAre("SYS_ADMIN", "net_bind_service"));
+  EXPECT_THAT(pod.containers[0].securityContext.capabilities.drop, ElementsAre("ALL"));
+  EXPECT_THAT(pod.containers[1].securityContext.capabilities.add, IsEmpty());
+  const json wrong = {{"containers",
+                       {{{"name", "a"},
+                         {"image", "a"},
+                         {"securityContext", {{"capabilities", {{"add", {"SYS_ADMIN", 7}}}}}}}}}};
+  EXPECT_EQ(problemOf(review(podRequest(wrong)).dump()),
+            "request.object.spec.containers[0].securityContext.capabilities.add[1] must be a "
+            "string");
 }
 
 TEST(DecodeReview, DeploymentTemplate) {

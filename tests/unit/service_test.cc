@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "policy/loader.h"
 #include "service/admission_service.h"
 
 namespace imagegate::service {
@@ -13,6 +14,15 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
+
+/// A rule read by the loader from a one-line rule type and body, e.g. "runAsNonRoot: {}".
+policy::Rule rule(const std::string& name, const std::string& ruleYaml) {
+  const std::string yaml =
+      "apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: p}\n"
+      "spec:\n  rules:\n    - name: " +
+      name + "\n      " + ruleYaml + "\n";
+  return policy::loadPoliciesFromString(yaml, "test.yaml").policies.front().rules.front();
+}
 
 policy::Policy makePolicy(std::string name, policy::Action action,
                           std::vector<policy::Rule> rules) {
@@ -76,7 +86,7 @@ TEST(AdmissionService, MalformedRequestIsDeniedWithTheProblem) {
 
 TEST(AdmissionService, EnforceDenialNamesPolicyRuleContainerAndFix) {
   auto service = serviceWith(
-      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})});
+      {makePolicy("prod", policy::Action::kEnforce, {rule("non-root", "runAsNonRoot: {}")})});
   const auto outcome = service.review(podReview(rootPod()).dump(), kDeadline);
   EXPECT_FALSE(outcome.allowed);
   EXPECT_EQ(outcome.violations, 2u);
@@ -93,7 +103,7 @@ TEST(AdmissionService, EnforceDenialNamesPolicyRuleContainerAndFix) {
 
 TEST(AdmissionService, AuditAllowsWithWarningsAndAnnotations) {
   auto service = serviceWith({makePolicy("hardening", policy::Action::kAudit,
-                                         {{"ro-rootfs", policy::ReadOnlyRootFilesystem{}}})});
+                                         {rule("ro-rootfs", "readOnlyRootFilesystem: {}")})});
   const auto outcome = service.review(podReview(rootPod()).dump(), kDeadline);
   EXPECT_TRUE(outcome.allowed);
   const json r = response(outcome);
@@ -106,7 +116,7 @@ TEST(AdmissionService, AuditAllowsWithWarningsAndAnnotations) {
 
 TEST(AdmissionService, WarnGivesWarningsOnly) {
   auto service = serviceWith({makePolicy("soft", policy::Action::kWarn,
-                                         {{"ro-rootfs", policy::ReadOnlyRootFilesystem{}}})});
+                                         {rule("ro-rootfs", "readOnlyRootFilesystem: {}")})});
   const json r = response(service.review(podReview(rootPod()).dump(), kDeadline));
   EXPECT_EQ(r["allowed"], true);
   EXPECT_EQ(r["warnings"].size(), 2u);
@@ -115,9 +125,9 @@ TEST(AdmissionService, WarnGivesWarningsOnly) {
 
 TEST(AdmissionService, AuditWarningsAccompanyAnEnforceDenial) {
   auto service = serviceWith(
-      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}}),
+      {makePolicy("prod", policy::Action::kEnforce, {rule("non-root", "runAsNonRoot: {}")}),
        makePolicy("hardening", policy::Action::kAudit,
-                  {{"ro-rootfs", policy::ReadOnlyRootFilesystem{}}})});
+                  {rule("ro-rootfs", "readOnlyRootFilesystem: {}")})});
   const json r = response(service.review(podReview(rootPod()).dump(), kDeadline));
   EXPECT_EQ(r["allowed"], false);
   EXPECT_EQ(r["warnings"].size(), 2u);
@@ -126,7 +136,7 @@ TEST(AdmissionService, AuditWarningsAccompanyAnEnforceDenial) {
 
 TEST(AdmissionService, DryRunGetsTheSameVerdict) {
   auto service = serviceWith(
-      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})});
+      {makePolicy("prod", policy::Action::kEnforce, {rule("non-root", "runAsNonRoot: {}")})});
   const json normal = response(service.review(podReview(rootPod()).dump(), kDeadline));
   const json dry = response(service.review(podReview(rootPod(), "CREATE", true).dump(), kDeadline));
   EXPECT_EQ(normal, dry);
@@ -134,7 +144,7 @@ TEST(AdmissionService, DryRunGetsTheSameVerdict) {
 
 TEST(AdmissionService, DeleteAndConnectAreAllowedUntouched) {
   auto service = serviceWith(
-      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})});
+      {makePolicy("prod", policy::Action::kEnforce, {rule("non-root", "runAsNonRoot: {}")})});
   for (const char* op : {"DELETE", "CONNECT"}) {
     const json r = response(service.review(podReview(rootPod(), op).dump(), kDeadline));
     EXPECT_EQ(r["allowed"], true) << op;
@@ -144,13 +154,13 @@ TEST(AdmissionService, DeleteAndConnectAreAllowedUntouched) {
 
 TEST(AdmissionService, UpdateIsEvaluated) {
   auto service = serviceWith(
-      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})});
+      {makePolicy("prod", policy::Action::kEnforce, {rule("non-root", "runAsNonRoot: {}")})});
   EXPECT_FALSE(service.review(podReview(rootPod(), "UPDATE").dump(), kDeadline).allowed);
 }
 
 TEST(AdmissionService, OtherKindsAreAllowedUntouched) {
   auto service = serviceWith(
-      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})});
+      {makePolicy("prod", policy::Action::kEnforce, {rule("non-root", "runAsNonRoot: {}")})});
   json body = podReview(rootPod());
   body["request"]["kind"] = {{"group", ""}, {"version", "v1"}, {"kind", "Service"}};
   EXPECT_TRUE(service.review(body.dump(), kDeadline).allowed);
@@ -162,7 +172,7 @@ TEST(AdmissionService, DenialMessageIsBounded) {
     containers.push_back({{"name", "c" + std::to_string(i)}, {"image", "x:1"}});
   }
   auto service = serviceWith(
-      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})});
+      {makePolicy("prod", policy::Action::kEnforce, {rule("non-root", "runAsNonRoot: {}")})});
   const json r =
       response(service.review(podReview({{"containers", containers}}).dump(), kDeadline));
   const std::string message = r["status"]["message"];
@@ -174,7 +184,7 @@ TEST(AdmissionService, DenialMessageIsBounded) {
 TEST(AdmissionService, UnparsableImageUnderEnforceIsDenied) {
   auto service =
       serviceWith({makePolicy("regs", policy::Action::kEnforce,
-                              {{"registries", policy::AllowedRegistries{{"ghcr.io/*"}}}})});
+                              {rule("registries", "allowedRegistries: [\"ghcr.io/*\"]")})});
   const auto outcome = service.review(
       podReview({{"containers", {{{"name", "app"}, {"image", "Bad Image!!"}}}}}).dump(), kDeadline);
   EXPECT_FALSE(outcome.allowed);
@@ -213,7 +223,7 @@ TEST(AdmissionServiceImageFacts, ImageUserDecidesTheVerdict) {
   fake->add("ghcr.io/acme/root:1", "root");
   fake->add("ghcr.io/acme/app:1", "65532");
   auto service = serviceWithRegistry(
-      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})}, fake);
+      {makePolicy("prod", policy::Action::kEnforce, {rule("non-root", "runAsNonRoot: {}")})}, fake);
   EXPECT_TRUE(service.review(podReview(openPod({"ghcr.io/acme/app:1"})).dump(), kDeadline).allowed);
   const auto denied = service.review(podReview(openPod({"ghcr.io/acme/root:1"})).dump(), kDeadline);
   EXPECT_FALSE(denied.allowed);
@@ -224,7 +234,7 @@ TEST(AdmissionServiceImageFacts, ImageUserDecidesTheVerdict) {
 TEST(AdmissionServiceImageFacts, FetchErrorDeniesWithTheRegistryMessageUnderDeny) {
   auto fake = std::make_shared<testutil::FakeRegistry>();
   auto service = serviceWithRegistry(
-      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})}, fake);
+      {makePolicy("prod", policy::Action::kEnforce, {rule("non-root", "runAsNonRoot: {}")})}, fake);
   const auto outcome =
       service.review(podReview(openPod({"ghcr.io/acme/gone:1"})).dump(), kDeadline);
   EXPECT_FALSE(outcome.allowed);
@@ -235,7 +245,7 @@ TEST(AdmissionServiceImageFacts, FetchErrorDeniesWithTheRegistryMessageUnderDeny
 TEST(AdmissionServiceImageFacts, FetchErrorAllowsWithAWarningUnderAllow) {
   auto fake = std::make_shared<testutil::FakeRegistry>();
   auto policy =
-      makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}});
+      makePolicy("prod", policy::Action::kEnforce, {rule("non-root", "runAsNonRoot: {}")});
   policy.onFetchError = policy::OnFetchError::kAllow;
   auto service = serviceWithRegistry({policy}, fake);
   const auto outcome =
@@ -257,7 +267,7 @@ TEST(AdmissionServiceImageFacts, ContainersOfOnePodAreFetchedConcurrently) {
   fake->holdUntilConcurrent(10);
   auto set = std::make_shared<policy::PolicySet>();
   set->policies = {
-      makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})};
+      makePolicy("prod", policy::Action::kEnforce, {rule("non-root", "runAsNonRoot: {}")})};
   ServiceOptions options;
   options.registry = fake;
   options.fetchesPerRegistry = 10;  // all on one host, which the default limit would hold to 4
@@ -272,7 +282,7 @@ TEST(AdmissionServiceImageFacts, DuplicateImagesAreFetchedOnce) {
   auto fake = std::make_shared<testutil::FakeRegistry>();
   fake->add("ghcr.io/acme/app:1", "1000");
   auto service = serviceWithRegistry(
-      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})}, fake);
+      {makePolicy("prod", policy::Action::kEnforce, {rule("non-root", "runAsNonRoot: {}")})}, fake);
   service.review(podReview(openPod({"ghcr.io/acme/app:1", "ghcr.io/acme/app:1"})).dump(),
                  kDeadline);
   EXPECT_EQ(fake->calls(), 1);
@@ -283,7 +293,7 @@ TEST(AdmissionServiceImageFacts, SlowRegistryIsCutOffAtTheDeadline) {
   fake->add("ghcr.io/acme/app:1", "1000");
   fake->holdUntilConcurrent(2);  // never reached: the single fetch waits out its deadline
   auto service = serviceWithRegistry(
-      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})}, fake);
+      {makePolicy("prod", policy::Action::kEnforce, {rule("non-root", "runAsNonRoot: {}")})}, fake);
   const auto outcome = service.review(podReview(openPod({"ghcr.io/acme/app:1"})).dump(),
                                       Deadline::after(std::chrono::milliseconds(200)));
   ASSERT_TRUE(outcome.answered);
@@ -303,7 +313,7 @@ namespace {
 TEST(AdmissionServiceAsync, AnswersInlineWhenNoRegistryRoundTripIsNeeded) {
   auto fake = std::make_shared<testutil::FakeRegistry>();
   auto service = serviceWithRegistry(
-      {makePolicy("prod", policy::Action::kEnforce, {{"ro", policy::ReadOnlyRootFilesystem{}}})},
+      {makePolicy("prod", policy::Action::kEnforce, {rule("ro", "readOnlyRootFilesystem: {}")})},
       fake);
   std::optional<ReviewOutcome> got;
   std::thread::id answeredOn;
@@ -322,7 +332,7 @@ TEST(AdmissionServiceAsync, WaitsForRegistriesOffTheCallingThread) {
   auto fake = std::make_shared<testutil::FakeRegistry>();
   fake->add("ghcr.io/acme/root:1", "root");
   auto service = serviceWithRegistry(
-      {makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}})}, fake);
+      {makePolicy("prod", policy::Action::kEnforce, {rule("non-root", "runAsNonRoot: {}")})}, fake);
   std::promise<std::pair<ReviewOutcome, std::thread::id>> answer;
   service.reviewAsync(podReview(openPod({"ghcr.io/acme/root:1"})).dump(), kDeadline,
                       [&](ReviewOutcome outcome) {
@@ -354,7 +364,7 @@ namespace {
 using namespace std::chrono_literals;
 
 policy::Policy nonRootPolicy() {
-  return makePolicy("prod", policy::Action::kEnforce, {{"non-root", policy::RunAsNonRoot{}}});
+  return makePolicy("prod", policy::Action::kEnforce, {rule("non-root", "runAsNonRoot: {}")});
 }
 
 std::string podOf(std::vector<std::string> images) { return podReview(openPod(images)).dump(); }

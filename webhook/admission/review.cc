@@ -98,6 +98,23 @@ class ObjectReader {
     return items;
   }
 
+  /// Elements of an optional array, each required to be a string.
+  std::vector<std::string> optStringArray(std::string_view key) const {
+    std::vector<std::string> items;
+    const json* value = find(key);
+    if (value == nullptr) return items;
+    if (!value->is_array()) fail(join(path_, key) + " must be an array");
+    items.reserve(value->size());
+    for (std::size_t i = 0; i < value->size(); ++i) {
+      const json& item = (*value)[i];
+      if (!item.is_string()) {
+        fail(join(path_, key) + "[" + std::to_string(i) + "] must be a string");
+      }
+      items.push_back(item.get<std::string>());
+    }
+    return items;
+  }
+
   std::map<std::string, std::string> optStringMap(std::string_view key) const {
     std::map<std::string, std::string> result;
     const json* value = find(key);
@@ -139,6 +156,10 @@ ContainerSecurityContext decodeContainerSecurityContext(const ObjectReader& cont
     context.privileged = sc->optBool("privileged");
     context.allowPrivilegeEscalation = sc->optBool("allowPrivilegeEscalation");
     context.readOnlyRootFilesystem = sc->optBool("readOnlyRootFilesystem");
+    if (auto capabilities = sc->optObject("capabilities")) {
+      context.capabilities.add = capabilities->optStringArray("add");
+      context.capabilities.drop = capabilities->optStringArray("drop");
+    }
   }
   return context;
 }

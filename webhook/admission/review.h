@@ -19,6 +19,13 @@ enum class ContainerKind { kContainer, kInitContainer, kEphemeralContainer };
 /// "container", "init container", "ephemeral container": for messages.
 std::string_view describe(ContainerKind kind);
 
+/// securityContext.capabilities, names as written ("SYS_ADMIN", "CAP_NET_RAW", "all"): runtimes
+/// compare them without case and with or without the CAP_ prefix, so rules must too.
+struct Capabilities {
+  std::vector<std::string> add;
+  std::vector<std::string> drop;
+};
+
 /// The fields of a container's securityContext that rules read; unset fields stay nullopt so
 /// rules can apply Kubernetes defaults and pod-level fallbacks themselves.
 struct ContainerSecurityContext {
@@ -28,6 +35,7 @@ struct ContainerSecurityContext {
   std::optional<bool> privileged;
   std::optional<bool> allowPrivilegeEscalation;
   std::optional<bool> readOnlyRootFilesystem;
+  Capabilities capabilities;
 };
 
 struct PodSecurityContext {

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <future>
 #include <iomanip>
@@ -8,6 +9,7 @@
 #include "cli/registry_setup.h"
 #include "common/error.h"
 #include "policy/evaluator.h"
+#include "policy/rule.h"
 
 namespace imagegate::cli {
 namespace {
@@ -16,15 +18,24 @@ namespace po = boost::program_options;
 using policy::RuleResult;
 using policy::RuleStatus;
 
-constexpr const char* kUsage =
-    "usage: imagegate check [--policy PATH] [--platform OS/ARCH[/VARIANT]]\n"
-    "                       [--registry-config FILE] [--output table|json] IMAGE...\n"
-    "\n"
-    "Fetches each image's manifest and config from its registry and evaluates the image-level\n"
-    "rules (allowedRegistries, disallowedRegistries, imageReference, maxImageSize, and\n"
-    "runAsNonRoot on the image's USER) of every policy whose images select it.\n"
-    "Exit code 0 all pass, 1 an Enforce policy is violated, 2 usage or configuration error,\n"
-    "3 an image could not be fetched.\n";
+/// The help text; the rules it lists are the image-level entries of the rule table.
+std::string usage() {
+  std::string text =
+      "usage: imagegate check [--policy PATH] [--platform OS/ARCH[/VARIANT]]\n"
+      "                       [--registry-config FILE] [--output table|json] IMAGE...\n"
+      "\n"
+      "Fetches each image's manifest and config from its registry and evaluates the image-level\n"
+      "rules of every policy whose images select it:\n";
+  for (const policy::RuleType& type : policy::ruleTypes()) {
+    if (type.level != policy::RuleLevel::kImage) continue;
+    std::string key(type.key);
+    key.resize(std::max<std::size_t>(key.size() + 2, 22), ' ');
+    text += "  " + key + std::string(type.summary) + "\n";
+  }
+  return text +
+         "Exit code 0 all pass, 1 an Enforce policy is violated, 2 usage or configuration error,\n"
+         "3 an image could not be fetched.\n";
+}
 
 // The same budget a review gets when the API server sends no ?timeout=.
 constexpr auto kCheckBudget = std::chrono::seconds(30);
@@ -183,15 +194,15 @@ int checkCommand(const std::vector<std::string>& args) {
     po::store(po::command_line_parser(args).options(options).positional(positional).run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
-    std::cerr << "imagegate check: " << e.what() << "\n\n" << kUsage << options;
+    std::cerr << "imagegate check: " << e.what() << "\n\n" << usage() << options;
     return kExitUsage;
   }
   if (vm.count("help")) {
-    std::cout << kUsage << "\n" << options;
+    std::cout << usage() << "\n" << options;
     return kExitOk;
   }
   if (flags.images.empty()) {
-    std::cerr << "imagegate check: name at least one image\n\n" << kUsage;
+    std::cerr << "imagegate check: name at least one image\n\n" << usage();
     return kExitUsage;
   }
   if (flags.policyPath.empty()) {

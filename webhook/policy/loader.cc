@@ -14,9 +14,9 @@
 #include <system_error>
 #include <utility>
 
-#include "common/glob.h"
-#include "common/quantity.h"
+#include "policy/fields.h"
 #include "policy/label_selector.h"
+#include "policy/rule.h"
 
 namespace imagegate::policy {
 namespace {
@@ -28,209 +28,6 @@ constexpr std::string_view kKind = "ImagePolicy";
 // Policy names become audit-annotation keys, whose name part is limited to 63 characters.
 constexpr std::size_t kMaxPolicyNameLength = 63;
 constexpr std::size_t kMaxRuleNameLength = 63;
-
-// ---------------------------------------------------------------------------------------------
-// Problem reporting
-
-/// Collects problems for one source; marks are yaml-cpp's 0-based positions.
-class Diagnostics {
- public:
-  Diagnostics(std::string file, std::vector<LoadProblem>& problems)
-      : file_(std::move(file)), problems_(&problems) {}
-
-  const std::string& file() const { return file_; }
-
-  void report(const YAML::Mark& mark, std::string message) {
-    // yaml-cpp uses -1 for "no position"; LoadProblem uses 0.
-    problems_->push_back(LoadProblem{file_, mark.line + 1, mark.column + 1, std::move(message)});
-  }
-
-  /// "file:line:column", for pointing at an earlier definition.
-  std::string where(const YAML::Mark& mark) const {
-    return file_ + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
-  }
-
- private:
-  std::string file_;
-  std::vector<LoadProblem>* problems_;
-};
-
-std::string describeType(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Map:
-      return "a mapping";
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Scalar:
-      return "\"" + node.Scalar() + "\"";
-    default:
-      return "null";
-  }
-}
-
-std::string join(const std::vector<std::string_view>& words) {
-  std::string text;
-  for (std::string_view word : words) {
-    if (!text.empty()) text += ", ";
-    text += word;
-  }
-  return text;
-}
-
-std::string indexed(const std::string& path, std::size_t index) {
-  return path + "[" + std::to_string(index) + "]";
-}
-
-// ---------------------------------------------------------------------------------------------
-// Field reader: one mapping, its allowed keys, typed access with located errors.
-
-struct Scalar {
-  std::string text;
-  YAML::Mark mark;
-};
-
-class Fields {
- public:
-  using Keys = std::vector<std::string_view>;
-
-  /// `node` may be null (an empty mapping); anything else but a mapping is reported. `allowed`
-  /// nullopt accepts any key (label maps); an empty list accepts none (`runAsNonRoot: {}`).
-  Fields(const YAML::Node& node, std::string path, std::optional<Keys> allowed, Diagnostics& diag,
-         YAML::Mark fallbackMark = YAML::Mark::null_mark())
-      : path_(std::move(path)), allowed_(std::move(allowed)), diag_(&diag), mark_(fallbackMark) {
-    if (node.IsNull()) return;
-    mark_ = node.Mark();
-    if (!node.IsMap()) {
-      report(mark_, (path_.empty() ? std::string("a policy document") : path_) +
-                        " must be a mapping, got " + describeType(node));
-      ok_ = false;
-      return;
-    }
-    for (auto it = node.begin(); it != node.end(); ++it) addEntry(it->first, it->second);
-  }
-
-  /// The mapping under `key`, located at the key when its value is null or absent.
-  Fields sub(std::string_view key, std::optional<Keys> allowed) const {
-    const YAML::Mark at = has(key) ? keyMark(key) : mark_;
-    return Fields(value(key).value_or(YAML::Node()), pathOf(key), std::move(allowed), *diag_, at);
-  }
-
-  bool ok() const { return ok_; }
-  const YAML::Mark& mark() const { return mark_; }
-  Diagnostics& diag() const { return *diag_; }
-  std::string pathOf(std::string_view key) const {
-    return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
-  }
-
-  /// True when `key` is written, even with a null value.
-  bool has(std::string_view key) const { return entries_.find(key) != entries_.end(); }
-
-  YAML::Mark keyMark(std::string_view key) const { return entries_.find(key)->second.key.Mark(); }
-
-  /// The value of `key`; nullopt when absent or null, which Kubernetes treats alike.
-  std::optional<YAML::Node> value(std::string_view key) const {
-    const auto it = entries_.find(key);
-    if (it == entries_.end() || it->second.value.IsNull()) return std::nullopt;
-    return it->second.value;
-  }
-
-  /// Like value(), reporting "<key> is required" when the key is absent or null.
-  std::optional<YAML::Node> required(std::string_view key) const {
-    auto node = value(key);
-    if (!node) report(has(key) ? keyMark(key) : mark_, pathOf(key) + " is required");
-    return node;
-  }
-
-  std::optional<Scalar> string(std::string_view key) const {
-    auto node = value(key);
-    if (!node) return std::nullopt;
-    return toString(*node, pathOf(key));
-  }
-
-  std::optional<bool> boolean(std::string_view key) const {
-    auto node = value(key);
-    if (!node) return std::nullopt;
-    // Only plain scalars: a quoted "true" is a string, as in Kubernetes' strict decoding.
-    if (node->IsScalar() && node->Tag() == "?") {
-      const std::string& text = node->Scalar();
-      if (text == "true" || text == "True" || text == "TRUE") return true;
-      if (text == "false" || text == "False" || text == "FALSE") return false;
-    }
-    report(node->Mark(),
-           pathOf(key) + " must be a boolean (true or false), got " + describeType(*node));
-    return std::nullopt;
-  }
-
-  /// A list of strings; nullopt when absent, null, or not a list (reported).
-  std::optional<std::vector<Scalar>> strings(std::string_view key) const {
-    auto node = value(key);
-    if (!node) return std::nullopt;
-    if (!node->IsSequence()) {
-      report(node->Mark(), pathOf(key) + " must be a list of strings, got " + describeType(*node));
-      return std::nullopt;
-    }
-    std::vector<Scalar> items;
-    for (std::size_t i = 0; i < node->size(); ++i) {
-      if (auto item = toString((*node)[i], indexed(pathOf(key), i))) items.push_back(*item);
-    }
-    return items;
-  }
-
-  /// Entries of a string-to-string mapping such as matchLabels, keys in sorted order.
-  std::vector<std::pair<Scalar, Scalar>> stringMap(std::string_view key) const {
-    std::vector<std::pair<Scalar, Scalar>> items;
-    const Fields map = sub(key, std::nullopt);
-    for (const auto& [name, entry] : map.entries_) {
-      if (auto text = map.toString(entry.value, map.pathOf(name))) {
-        items.emplace_back(Scalar{name, entry.key.Mark()}, std::move(*text));
-      }
-    }
-    return items;
-  }
-
-  void report(const YAML::Mark& mark, std::string message) const {
-    diag_->report(mark, std::move(message));
-  }
-
- private:
-  struct Entry {
-    YAML::Node key;
-    YAML::Node value;
-  };
-
-  void addEntry(const YAML::Node& key, const YAML::Node& value) {
-    if (!key.IsScalar()) {
-      report(key.Mark(), (path_.empty() ? "document" : path_) + ": field names must be strings");
-      return;
-    }
-    const std::string& name = key.Scalar();
-    if (allowed_ && std::find(allowed_->begin(), allowed_->end(), name) == allowed_->end()) {
-      report(key.Mark(), pathOf(name) + ": unknown field \"" + name + "\" (" +
-                             (allowed_->empty() ? std::string("this takes no options; write {}")
-                                                : "allowed here: " + join(*allowed_)) +
-                             ")");
-      return;
-    }
-    const auto [it, inserted] = entries_.emplace(name, Entry{key, value});
-    if (!inserted) {
-      report(key.Mark(), pathOf(name) + " is given more than once (first at " +
-                             diag_->where(it->second.key.Mark()) + ")");
-    }
-  }
-
-  std::optional<Scalar> toString(const YAML::Node& node, const std::string& path) const {
-    if (node.IsScalar()) return Scalar{node.Scalar(), node.Mark()};
-    report(node.Mark(), path + " must be a string, got " + describeType(node));
-    return std::nullopt;
-  }
-
-  std::string path_;
-  std::optional<Keys> allowed_;
-  Diagnostics* diag_;
-  YAML::Mark mark_;
-  bool ok_ = true;
-  std::map<std::string, Entry, std::less<>> entries_;
-};
 
 // ---------------------------------------------------------------------------------------------
 // Value checks
@@ -245,151 +42,64 @@ bool isDnsName(std::string_view name, std::size_t maxLength, std::string_view ex
          });
 }
 
-/// Glob list: each entry checked with globProblem. `emptyMeans` names the effect of `[]` when an
-/// empty list is surely a mistake; empty when `[]` is fine.
-std::optional<std::vector<std::string>> readGlobs(const Fields& fields, std::string_view key,
-                                                  std::string_view emptyMeans = {}) {
-  auto items = fields.strings(key);
-  if (!items) return std::nullopt;
-  const YAML::Node list = *fields.value(key);
-  if (list.size() == 0 && !emptyMeans.empty()) {
-    fields.report(list.Mark(),
-                  fields.pathOf(key) + " is an empty list, which " + std::string(emptyMeans));
-  }
-  std::vector<std::string> globs;
-  for (std::size_t i = 0; i < items->size(); ++i) {
-    const Scalar& item = (*items)[i];
-    if (auto problem = globProblem(item.text)) {
-      fields.report(item.mark, indexed(fields.pathOf(key), i) + ": invalid pattern \"" + item.text +
-                                   "\": " + *problem);
-    }
-    globs.push_back(item.text);
-  }
-  return globs;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Rules
 
-constexpr std::string_view kRunAsNonRoot = "runAsNonRoot";
-constexpr std::string_view kReadOnlyRootFilesystem = "readOnlyRootFilesystem";
-constexpr std::string_view kPrivileged = "privileged";
-constexpr std::string_view kAllowPrivilegeEscalation = "allowPrivilegeEscalation";
-constexpr std::string_view kAllowedRegistries = "allowedRegistries";
-constexpr std::string_view kDisallowedRegistries = "disallowedRegistries";
-constexpr std::string_view kImageReference = "imageReference";
-constexpr std::string_view kHostNamespaces = "hostNamespaces";
-constexpr std::string_view kMaxImageSize = "maxImageSize";
-
-const std::vector<std::string_view> kRuleTypes{
-    kRunAsNonRoot,      kReadOnlyRootFilesystem, kPrivileged,     kAllowPrivilegeEscalation,
-    kAllowedRegistries, kDisallowedRegistries,   kImageReference, kHostNamespaces,
-    kMaxImageSize};
-
-/// Reads `{allowed: bool}`; absent or null means not allowed.
-bool readAllowed(const Fields& rule, std::string_view type) {
-  return rule.sub(type, Fields::Keys{"allowed"}).boolean("allowed").value_or(false);
+std::vector<std::string_view> ruleKeys() {
+  std::vector<std::string_view> keys;
+  for (const RuleType& type : ruleTypes()) keys.push_back(type.key);
+  return keys;
 }
 
-std::vector<std::string> readRegistryPatterns(const Fields& rule, std::string_view type,
-                                              std::string_view emptyMeans) {
-  if (!rule.value(type)) {
-    rule.report(rule.keyMark(type), rule.pathOf(type) + " must be a list of registry patterns");
-    return {};
+std::vector<const RuleType*> presentRuleTypes(const Fields& rule) {
+  std::vector<const RuleType*> present;
+  for (const RuleType& type : ruleTypes()) {
+    if (rule.has(type.key)) present.push_back(&type);
   }
-  return readGlobs(rule, type, emptyMeans).value_or(std::vector<std::string>{});
-}
-
-ImageReference readImageReference(const Fields& rule) {
-  const Fields body =
-      rule.sub(kImageReference, Fields::Keys{"disallowTags", "requireDigest", "requireTag"});
-  ImageReference spec;
-  spec.disallowTags = readGlobs(body, "disallowTags").value_or(std::vector<std::string>{});
-  spec.requireDigest = body.boolean("requireDigest").value_or(false);
-  spec.requireTag = body.boolean("requireTag").value_or(false);
-  return spec;
-}
-
-MaxImageSize readMaxImageSize(const Fields& rule) {
-  const Fields body = rule.sub(kMaxImageSize, Fields::Keys{"compressed"});
-  MaxImageSize spec;
-  const auto compressed = body.string("compressed");
-  if (!compressed) {
-    body.report(body.mark(), body.pathOf("compressed") + " is required, e.g. compressed: 200Mi");
-    return spec;
-  }
-  const auto bytes = parseByteQuantity(compressed->text);
-  if (!bytes || *bytes == 0) {
-    body.report(compressed->mark, body.pathOf("compressed") +
-                                      " must be a positive quantity such as "
-                                      "500Mi or 1Gi (suffixes Ki Mi Gi Ti, k M G T), got \"" +
-                                      compressed->text + "\"");
-    return spec;
-  }
-  spec.compressedBytes = *bytes;
-  spec.compressedText = compressed->text;
-  return spec;
-}
-
-/// Rule types without options accept `{}` or null and report any field.
-template <typename Spec>
-Spec readEmptyBody(const Fields& rule, std::string_view type) {
-  (void)rule.sub(type, Fields::Keys{});
-  return Spec{};
-}
-
-RuleSpec readRuleSpec(const Fields& rule, std::string_view type) {
-  if (type == kRunAsNonRoot) return readEmptyBody<RunAsNonRoot>(rule, type);
-  if (type == kReadOnlyRootFilesystem) return readEmptyBody<ReadOnlyRootFilesystem>(rule, type);
-  if (type == kPrivileged) return Privileged{readAllowed(rule, type)};
-  if (type == kAllowPrivilegeEscalation) return AllowPrivilegeEscalation{readAllowed(rule, type)};
-  if (type == kHostNamespaces) return HostNamespaces{readAllowed(rule, type)};
-  if (type == kAllowedRegistries) {
-    return AllowedRegistries{
-        readRegistryPatterns(rule, type, "would deny every image; list the registries to allow")};
-  }
-  if (type == kDisallowedRegistries) {
-    return DisallowedRegistries{readRegistryPatterns(rule, type, "")};
-  }
-  if (type == kMaxImageSize) return readMaxImageSize(rule);
-  return readImageReference(rule);
-}
-
-std::vector<std::string_view> presentRuleTypes(const Fields& rule) {
-  std::vector<std::string_view> present;
-  std::copy_if(kRuleTypes.begin(), kRuleTypes.end(), std::back_inserter(present),
-               [&](std::string_view type) { return rule.has(type); });
   return present;
 }
 
+void readRuleName(const Fields& rule, Rule& result) {
+  const auto name = rule.string("name");
+  if (!name) {
+    rule.report(rule.mark(), rule.pathOf("name") + " is required");
+    return;
+  }
+  result.name = name->text;
+  if (!isDnsName(name->text, kMaxRuleNameLength, "-")) {
+    rule.report(name->mark, rule.pathOf("name") + " \"" + name->text +
+                                "\" must be 1-63 lowercase letters, digits or '-', starting "
+                                "and ending with a letter or digit");
+  }
+}
+
+/// The one rule type a rule must have, or nullptr after reporting none or several.
+const RuleType* onlyRuleType(const Fields& rule, const std::string& path) {
+  const auto types = presentRuleTypes(rule);
+  if (types.size() == 1) return types.front();
+  std::vector<std::string_view> keys;
+  for (const RuleType* type : types) keys.push_back(type->key);
+  const std::string what =
+      types.empty() ? " has no rule type" : " has several rule types (" + joinWords(keys) + ")";
+  rule.report(rule.mark(), path + what + "; a rule needs exactly one of: " + joinWords(ruleKeys()));
+  return nullptr;
+}
+
 std::optional<Rule> readRule(const YAML::Node& node, const std::string& path, Diagnostics& diag) {
-  std::vector<std::string_view> allowed{"name"};
-  allowed.insert(allowed.end(), kRuleTypes.begin(), kRuleTypes.end());
   if (node.IsNull()) {
     diag.report(node.Mark(), path + " must be a rule mapping, got null");
     return std::nullopt;
   }
+  std::vector<std::string_view> allowed{"name"};
+  const auto keys = ruleKeys();
+  allowed.insert(allowed.end(), keys.begin(), keys.end());
   const Fields rule(node, path, allowed, diag);
   if (!rule.ok()) return std::nullopt;
   Rule result;
-  if (auto name = rule.string("name")) {
-    result.name = name->text;
-    if (!isDnsName(name->text, kMaxRuleNameLength, "-")) {
-      rule.report(name->mark, rule.pathOf("name") + " \"" + name->text +
-                                  "\" must be 1-63 lowercase letters, digits or '-', starting "
-                                  "and ending with a letter or digit");
-    }
-  } else {
-    rule.report(rule.mark(), rule.pathOf("name") + " is required");
-  }
-  const auto types = presentRuleTypes(rule);
-  if (types.size() != 1) {
-    const std::string what =
-        types.empty() ? " has no rule type" : " has several rule types (" + join(types) + ")";
-    rule.report(rule.mark(), path + what + "; a rule needs exactly one of: " + join(kRuleTypes));
-    return std::nullopt;
-  }
-  result.spec = readRuleSpec(rule, types.front());
+  readRuleName(rule, result);
+  result.type = onlyRuleType(rule, path);
+  if (result.type == nullptr) return std::nullopt;
+  result.check = result.type->read(rule, result.type->key);
   return result;
 }
 
@@ -690,26 +400,7 @@ class Loader {
   std::map<std::string, std::string> firstDefinition_;
 };
 
-std::string joinProblems(const std::vector<LoadProblem>& problems) {
-  std::string text;
-  for (const LoadProblem& problem : problems) {
-    if (!text.empty()) text += "\n";
-    text += problem.str();
-  }
-  return text;
-}
-
 }  // namespace
-
-std::string LoadProblem::str() const {
-  std::string text = file;
-  if (line > 0) text += ":" + std::to_string(line);
-  if (line > 0 && column > 0) text += ":" + std::to_string(column);
-  return text + ": " + message;
-}
-
-PolicyLoadError::PolicyLoadError(std::vector<LoadProblem> problems)
-    : Error(joinProblems(problems)), problems_(std::move(problems)) {}
 
 PolicySet loadPolicies(const std::filesystem::path& path) {
   Loader loader;

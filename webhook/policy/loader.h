@@ -5,31 +5,10 @@
 #include <string_view>
 #include <vector>
 
-#include "common/error.h"
+#include "policy/load_problem.h"
 #include "policy/model.h"
 
 namespace imagegate::policy {
-
-/// One problem found while loading, located in its file.
-struct LoadProblem {
-  std::string file;
-  int line = 0;    ///< 1-based; 0 when unknown.
-  int column = 0;  ///< 1-based; 0 when unknown.
-  std::string message;
-
-  /// "file:line:column: message"
-  std::string str() const;
-};
-
-/// Thrown when any policy fails to load; carries every problem found, not just the first.
-class PolicyLoadError : public Error {
- public:
-  explicit PolicyLoadError(std::vector<LoadProblem> problems);
-  const std::vector<LoadProblem>& problems() const { return problems_; }
-
- private:
-  std::vector<LoadProblem> problems_;
-};
 
 /// Loads a policy file (possibly several YAML documents) or every *.yaml / *.yml file of a
 /// directory (not recursive, sorted by name). Unknown fields, wrong types, bad globs, unknown

@@ -1,13 +1,15 @@
 #pragma once
 
-#include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
-#include <variant>
 #include <vector>
 
+#include "policy/rule.h"
+
 // The in-memory form of the ImagePolicy YAML (apiVersion imagegate.dev/v1alpha1). The format is
-// documented in policies/README.md; this header mirrors it one to one.
+// documented in policies/README.md; this header mirrors it, except rule bodies, which each
+// rule type reads into its own RuleCheck (policy/rule.h).
 namespace imagegate::policy {
 
 enum class Action {
@@ -37,43 +39,11 @@ struct Match {
   std::vector<std::string> excludeImages;
 };
 
-// One struct per rule type. The YAML key of each is given in the comment.
-struct RunAsNonRoot {};            ///< runAsNonRoot: {}
-struct ReadOnlyRootFilesystem {};  ///< readOnlyRootFilesystem: {}
-struct Privileged {                ///< privileged: {allowed: false}
-  bool allowed = false;
-};
-struct AllowPrivilegeEscalation {  ///< allowPrivilegeEscalation: {allowed: false}
-  bool allowed = false;
-};
-struct AllowedRegistries {  ///< allowedRegistries: ["registry.example.com/*"]
-  std::vector<std::string> patterns;
-};
-struct DisallowedRegistries {  ///< disallowedRegistries: ["k8s.gcr.io/*"]
-  std::vector<std::string> patterns;
-};
-struct ImageReference {  ///< imageReference: {disallowTags: [latest], requireDigest: false,
-                         ///< requireTag: false}
-  std::vector<std::string> disallowTags;  ///< Globs on the tag; an implied tag counts as "latest".
-  bool requireDigest = false;
-  bool requireTag = false;  ///< The reference must spell out a tag.
-};
-struct HostNamespaces {  ///< hostNamespaces: {allowed: false}
-  bool allowed = false;
-};
-
-struct MaxImageSize {                 ///< maxImageSize: {compressed: 200Mi}
-  std::uint64_t compressedBytes = 0;  ///< Limit on the sum of the manifest's layer sizes.
-  std::string compressedText;         ///< As written, for messages.
-};
-
-using RuleSpec = std::variant<RunAsNonRoot, ReadOnlyRootFilesystem, Privileged,
-                              AllowPrivilegeEscalation, AllowedRegistries, DisallowedRegistries,
-                              ImageReference, HostNamespaces, MaxImageSize>;
-
+/// One entry of spec.rules: its name and its rule type's check, configured by the rule's body.
 struct Rule {
   std::string name;
-  RuleSpec spec;
+  const RuleType* type = nullptr;  ///< An entry of ruleTypes().
+  std::shared_ptr<const RuleCheck> check;
 };
 
 /// What happens when a rule needs image facts (config, sizes) that cannot be fetched.

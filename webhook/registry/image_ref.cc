@@ -102,8 +102,16 @@ bool isDigestAlgorithm(std::string_view algorithm) {
   return true;
 }
 
-/// Why `digest` is not a valid digest, or empty. Registered algorithms have a fixed length of
-/// lowercase hex, as go-digest enforces; others need at least 128 bits of hex.
+/// The hex length of each algorithm container runtimes can pull (go-digest's available
+/// algorithms as containerd and CRI-O build them); 0 for any other.
+std::size_t pullableHexLength(std::string_view algorithm) {
+  if (algorithm == "sha256") return 64;
+  if (algorithm == "sha512") return 128;
+  return 0;
+}
+
+/// Why `digest` is not a valid digest, or empty. A well-formed digest of another algorithm is
+/// still invalid: the kubelet could not pull it, so it must not pass as pinned.
 std::string digestProblem(std::string_view digest) {
   const std::size_t colon = digest.find(':');
   if (colon == std::string_view::npos) {
@@ -114,19 +122,14 @@ std::string digestProblem(std::string_view digest) {
   if (!isDigestAlgorithm(algorithm)) {
     return "digest algorithm \"" + std::string(algorithm) + "\" is not valid";
   }
-  std::size_t expected = 0;
-  if (algorithm == "sha256") expected = 64;
-  if (algorithm == "sha384") expected = 96;
-  if (algorithm == "sha512") expected = 128;
-  if (expected != 0) {
-    if (hex.size() != expected || !all(hex, isLowerHex)) {
-      return std::string(algorithm) + " digest must be " + std::to_string(expected) +
-             " lowercase hex characters";
-    }
-    return "";
+  const std::size_t expected = pullableHexLength(algorithm);
+  if (expected == 0) {
+    return "digest algorithm \"" + std::string(algorithm) +
+           "\" cannot be pulled (use sha256 or sha512)";
   }
-  if (hex.size() < 32 || !all(hex, isHex)) {
-    return "digest \"" + std::string(digest) + "\" must have at least 32 hex characters";
+  if (hex.size() != expected || !all(hex, isLowerHex)) {
+    return std::string(algorithm) + " digest must be " + std::to_string(expected) +
+           " lowercase hex characters";
   }
   return "";
 }

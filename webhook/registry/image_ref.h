@@ -18,7 +18,7 @@ struct ImageRef {
   std::string registry;     ///< "docker.io", "ghcr.io", "localhost:5000".
   std::string repository;   ///< "library/nginx".
   std::string tag;          ///< Empty when only a digest was given.
-  std::string digest;       ///< "sha256:<64 hex>", or empty.
+  std::string digest;       ///< "sha256:<64 hex>" or "sha512:<128 hex>", or empty.
   bool tagImplied = false;  ///< Neither tag nor digest was written: tag is "latest" by default.
 
   /// registry/repository
@@ -33,7 +33,8 @@ class InvalidReference : public Error {
 };
 
 /// Parses and normalizes `reference`. Throws InvalidReference with a message that quotes the
-/// input and says what is wrong (uppercase repository, bad tag, bad digest, empty, too long).
+/// input and says what is wrong (uppercase repository, bad tag, bad digest or a digest algorithm
+/// other than sha256 and sha512, empty, too long).
 ImageRef parseImageRef(std::string_view reference);
 
 }  // namespace imagegate::registry

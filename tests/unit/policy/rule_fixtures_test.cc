@@ -1,0 +1,229 @@
+// Rule semantics as data: every tests/data/rules/<ruleKey>/<verdict>-<what>.yaml is one test.
+//
+// A fixture holds the rule's body (`rule`), what it is checked on (`pod`, a PodSpec as written
+// in a manifest; `container`, shorthand for a pod with that one container; or `image`, a
+// reference checked as `imagegate check` does), optionally the registry's answer for every image
+// (`facts: {user, layers: [compressed sizes]}` or `fetchError`), the policy's `onFetchError`,
+// and a `message` the decisive result must contain. The verdict (pass, fail, error, warn) is the
+// status of the first result that is not a pass, or pass when all pass.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "admission/review.h"
+#include "policy/evaluator.h"
+#include "policy/loader.h"
+#include "policy/rule.h"
+
+namespace imagegate::policy {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using ::testing::HasSubstr;
+
+const fs::path kFixtureRoot = fs::path(IMAGEGATE_SOURCE_DIR) / "tests/data/rules";
+
+struct Fixture {
+  fs::path path;
+  std::string ruleKey;  ///< The directory name.
+  std::string verdict;  ///< The file name up to its first '-'.
+};
+
+// Failure output names the file instead of dumping bytes.
+void PrintTo(const Fixture& fixture, std::ostream* os) { *os << fixture.path.string(); }
+
+std::vector<Fixture> findFixtures() {
+  std::vector<Fixture> fixtures;
+  for (const auto& entry : fs::recursive_directory_iterator(kFixtureRoot)) {
+    if (entry.path().extension() != ".yaml") continue;
+    const std::string stem = entry.path().stem().string();
+    fixtures.push_back({entry.path(), entry.path().parent_path().filename().string(),
+                        stem.substr(0, stem.find('-'))});
+  }
+  std::sort(fixtures.begin(), fixtures.end(),
+            [](const Fixture& a, const Fixture& b) { return a.path < b.path; });
+  return fixtures;
+}
+
+/// "runAsNonRoot_fail_uid_zero": test names allow only letters, digits and '_'.
+std::string testName(const ::testing::TestParamInfo<Fixture>& info) {
+  std::string name = info.param.ruleKey + "_" + info.param.path.stem().string();
+  std::replace_if(
+      name.begin(), name.end(), [](char c) { return !std::isalnum(c); }, '_');
+  return name;
+}
+
+/// Plain scalars get YAML's types (booleans, integers); quoted ones stay strings.
+json scalarToJson(const YAML::Node& node) {
+  const std::string& text = node.Scalar();
+  if (node.Tag() == "?") {
+    if (text == "true" || text == "false") return text == "true";
+    if (!text.empty() && text.find_first_not_of("-0123456789") == std::string::npos) {
+      return std::stoll(text);
+    }
+  }
+  return text;
+}
+
+json toJson(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map: {
+      json object = json::object();
+      for (const auto& entry : node) object[entry.first.Scalar()] = toJson(entry.second);
+      return object;
+    }
+    case YAML::NodeType::Sequence: {
+      json array = json::array();
+      for (const auto& item : node) array.push_back(toJson(item));
+      return array;
+    }
+    case YAML::NodeType::Scalar:
+      return scalarToJson(node);
+    default:
+      return nullptr;
+  }
+}
+
+/// A one-rule policy read by the loader, as a policy file would be.
+PolicySet policyFor(const Fixture& fixture, const YAML::Node& doc) {
+  YAML::Node rule;
+  rule["name"] = "rule";
+  rule[fixture.ruleKey] = doc["rule"];
+  YAML::Node policy;
+  policy["apiVersion"] = "imagegate.dev/v1alpha1";
+  policy["kind"] = "ImagePolicy";
+  policy["metadata"]["name"] = "fixture";
+  if (doc["onFetchError"]) policy["spec"]["onFetchError"] = doc["onFetchError"];
+  policy["spec"]["rules"].push_back(rule);
+  YAML::Emitter out;
+  out << policy;
+  return loadPoliciesFromString(out.c_str(), fixture.path.string());
+}
+
+/// The pod under review, decoded from an AdmissionReview as the webhook decodes it.
+admission::AdmissionRequest requestFor(const YAML::Node& doc) {
+  json spec = doc["pod"] ? toJson(doc["pod"]) : json::object();
+  if (doc["container"]) {
+    json container = toJson(doc["container"]);
+    if (!container.contains("name")) container["name"] = "app";
+    spec["containers"] = json::array({container});
+  }
+  const json review = {{"apiVersion", "admission.k8s.io/v1"},
+                       {"kind", "AdmissionReview"},
+                       {"request",
+                        {{"uid", "fixture"},
+                         {"kind", {{"group", ""}, {"version", "v1"}, {"kind", "Pod"}}},
+                         {"namespace", "default"},
+                         {"operation", "CREATE"},
+                         {"object", {{"apiVersion", "v1"}, {"kind", "Pod"}, {"spec", spec}}}}}};
+  auto decoded = admission::decodeReview(review.dump());
+  return std::get<admission::AdmissionRequest>(std::move(decoded.request));
+}
+
+/// What the registry answers for `image`: `facts`, `fetchError`, or nothing was fetched.
+std::optional<ImageLookup> lookupFor(const YAML::Node& doc, const registry::ImageRef& image) {
+  ImageLookup lookup;
+  if (doc["fetchError"]) {
+    lookup.error = doc["fetchError"].as<std::string>();
+    return lookup;
+  }
+  if (!doc["facts"]) return std::nullopt;
+  registry::ImageFacts facts;
+  facts.ref = image;
+  facts.imageConfig.user = doc["facts"]["user"].as<std::string>("1000");
+  for (const auto& size : doc["facts"]["layers"]) {
+    facts.layers.push_back({"", "", size.as<std::uint64_t>()});
+  }
+  lookup.facts = std::move(facts);
+  return lookup;
+}
+
+ImageFactsMap factsFor(const YAML::Node& doc, const admission::AdmissionRequest& request) {
+  ImageFactsMap facts;
+  for (const admission::Container& container : request.object->podSpec->containers) {
+    try {
+      const registry::ImageRef image = registry::parseImageRef(container.image);
+      if (auto lookup = lookupFor(doc, image)) facts[image.str()] = std::move(*lookup);
+    } catch (const registry::InvalidReference&) {
+      // The rule reports it; there is nothing to fetch.
+    }
+  }
+  return facts;
+}
+
+std::vector<RuleResult> resultsFor(const Fixture& fixture, const YAML::Node& doc) {
+  const PolicySet policies = policyFor(fixture, doc);
+  if (doc["image"]) {
+    const auto image = registry::parseImageRef(doc["image"].as<std::string>());
+    return evaluateImage(policies, image, lookupFor(doc, image).value_or(ImageLookup{}));
+  }
+  const admission::AdmissionRequest request = requestFor(doc);
+  return evaluate(policies, request, factsFor(doc, request));
+}
+
+std::string verdictOf(RuleStatus status) {
+  switch (status) {
+    case RuleStatus::kPass:
+      return "pass";
+    case RuleStatus::kFail:
+      return "fail";
+    case RuleStatus::kError:
+      return "error";
+    case RuleStatus::kWarning:
+      return "warn";
+  }
+  return "?";
+}
+
+class RuleFixture : public ::testing::TestWithParam<Fixture> {};
+
+TEST_P(RuleFixture, HasItsVerdict) {
+  const Fixture& fixture = GetParam();
+  const YAML::Node doc = YAML::LoadFile(fixture.path.string());
+  const std::vector<RuleResult> results = resultsFor(fixture, doc);
+  ASSERT_FALSE(results.empty()) << "the rule was not run on " << fixture.path;
+  const auto decisive = std::find_if(results.begin(), results.end(), [](const RuleResult& r) {
+    return r.status != RuleStatus::kPass;
+  });
+  const RuleResult& result = decisive == results.end() ? results.front() : *decisive;
+  EXPECT_EQ(verdictOf(result.status), fixture.verdict) << result.message;
+  if (doc["message"]) {
+    EXPECT_THAT(result.message, HasSubstr(doc["message"].as<std::string>()));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Rules, RuleFixture, ::testing::ValuesIn(findFixtures()), testName);
+
+TEST(RuleFixtures, EveryRuleTypeHasPassingAndFailingFixtures) {
+  std::set<std::string> seen;
+  for (const Fixture& fixture : findFixtures())
+    seen.insert(fixture.ruleKey + "/" + fixture.verdict);
+  for (const RuleType& type : ruleTypes()) {
+    EXPECT_TRUE(seen.count(std::string(type.key) + "/pass")) << type.key << " has no pass-*.yaml";
+    EXPECT_TRUE(seen.count(std::string(type.key) + "/fail")) << type.key << " has no fail-*.yaml";
+  }
+}
+
+TEST(RuleFixtures, EveryDirectoryIsARuleTypeAndEveryNameAVerdict) {
+  std::set<std::string> keys;
+  for (const RuleType& type : ruleTypes()) keys.insert(std::string(type.key));
+  for (const Fixture& fixture : findFixtures()) {
+    EXPECT_TRUE(keys.count(fixture.ruleKey)) << fixture.path << ": no such rule type";
+    EXPECT_THAT((std::set<std::string>{"pass", "fail", "error", "warn"}),
+                ::testing::Contains(fixture.verdict))
+        << fixture.path;
+  }
+}
+
+}  // namespace
+}  // namespace imagegate::policy

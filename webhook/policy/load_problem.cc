@@ -1,0 +1,29 @@
+#include "policy/load_problem.h"
+
+#include <utility>
+
+namespace imagegate::policy {
+namespace {
+
+std::string joinProblems(const std::vector<LoadProblem>& problems) {
+  std::string text;
+  for (const LoadProblem& problem : problems) {
+    if (!text.empty()) text += "\n";
+    text += problem.str();
+  }
+  return text;
+}
+
+}  // namespace
+
+std::string LoadProblem::str() const {
+  std::string text = file;
+  if (line > 0) text += ":" + std::to_string(line);
+  if (line > 0 && column > 0) text += ":" + std::to_string(column);
+  return text + ": " + message;
+}
+
+PolicyLoadError::PolicyLoadError(std::vector<LoadProblem> problems)
+    : Error(joinProblems(problems)), problems_(std::move(problems)) {}
+
+}  // namespace imagegate::policy

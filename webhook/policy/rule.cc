@@ -1,0 +1,21 @@
+#include "policy/rule.h"
+
+#include "policy/rules/rule_support.h"
+
+namespace imagegate::policy {
+
+const std::vector<RuleType>& ruleTypes() {
+  // Assembled on first use from each family's list: no registration at static initialization.
+  static const std::vector<RuleType> types = [] {
+    std::vector<RuleType> all;
+    for (auto family :
+         {containerSecurityRuleTypes, imageReferenceRuleTypes, podRuleTypes, imageFactsRuleTypes}) {
+      const std::vector<RuleType> entries = family();
+      all.insert(all.end(), entries.begin(), entries.end());
+    }
+    return all;
+  }();
+  return types;
+}
+
+}  // namespace imagegate::policy

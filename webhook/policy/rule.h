@@ -1,0 +1,53 @@
+#pragma once
+
+#include <memory>
+#include <string_view>
+#include <vector>
+
+// What every rule type is, for the loader, the evaluator and `imagegate check`. Each type is
+// defined once, in a family file under rules/, and listed in ruleTypes().
+namespace imagegate::policy {
+
+class Fields;
+struct Finding;
+struct Target;
+
+/// Where a rule looks: how often it runs and whether `imagegate check` runs it.
+enum class RuleLevel {
+  kPod,        ///< Once per pod that has a selected container; no container in the result.
+  kContainer,  ///< Once per selected container.
+  kImage,      ///< Once per selected container, and by `imagegate check` on a bare image.
+};
+
+/// The image facts a rule will consult for one container, so they are fetched beforehand.
+struct FactNeeds {
+  bool config = false;      ///< The image config (USER, ...).
+  bool layerSizes = false;  ///< The manifest's layer descriptors.
+
+  bool any() const { return config || layerSizes; }
+};
+
+/// One rule as written in a policy, read and ready to check. Immutable: one instance is shared by
+/// every copy of the policy and every thread evaluating it.
+class RuleCheck {
+ public:
+  virtual ~RuleCheck() = default;
+  virtual FactNeeds needs(const Target&) const { return {}; }
+  virtual Finding check(const Target& target) const = 0;
+};
+
+/// Reads the body at `rule[key]`, reporting problems through `rule`. Always returns a check: a
+/// body with problems fails the whole load, so the check is never run.
+using RuleReader = std::shared_ptr<const RuleCheck> (*)(const Fields& rule, std::string_view key);
+
+struct RuleType {
+  std::string_view key;  ///< The YAML key, e.g. "runAsNonRoot".
+  RuleLevel level;
+  std::string_view summary;  ///< What it checks, one line, for help texts.
+  RuleReader read;
+};
+
+/// Every rule type, in the order the loader's messages list them.
+const std::vector<RuleType>& ruleTypes();
+
+}  // namespace imagegate::policy
