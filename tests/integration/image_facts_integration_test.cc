@@ -37,6 +37,7 @@
 #include <utility>
 #include <vector>
 
+#include "../testutil/certificates.h"
 #include "../testutil/shell.h"
 
 namespace {
@@ -565,22 +566,6 @@ TEST_F(CheckCommand, TokenRegistryAnonymousPull) {
 
 // ---------------------------------------------------------------------------------------------
 // serve and review
-
-/// A development CA and a serving certificate for 127.0.0.1 signed by it (EC: fast to make).
-void generateCertificates(const fs::path& dir) {
-  const std::string d = shellQuote(dir.string());
-  writeFile(dir / "serving.ext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
-            "keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n");
-  const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-  runOrThrow("cd " + d + " && openssl req -x509" + ec +
-             " -days 2 -subj /CN=imagegate-test-ca -keyout ca.key -out ca.crt 2>&1");
-  runOrThrow("cd " + d + " && openssl req" + ec +
-             " -subj /CN=localhost -keyout serving.key -out serving.csr 2>&1");
-  runOrThrow("cd " + d +
-             " && openssl x509 -req -in serving.csr -CA ca.crt -CAkey ca.key -CAcreateserial"
-             " -days 2 -extfile serving.ext -out serving.crt 2>&1");
-}
 
 std::optional<int> reportedPort(const std::string& log) {
   std::istringstream lines(log);
