@@ -19,9 +19,10 @@
 #include "common/glob.h"
 #include "common/log.h"
 #include "common/quantity.h"
+#include "image/image_ref.h"
+#include "image/reference_glob.h"
 #include "policy/loader.h"
 #include "registry/auth.h"
-#include "registry/image_ref.h"
 #include "registry/manifest.h"
 #include "registry/registry_config.h"
 #include "service/admission_service.h"
@@ -83,7 +84,7 @@ void manifest(std::string_view input) {
     try {
       const auto parsed = registry::parseManifest(input, type);
       if (const auto* index = std::get_if<registry::ImageIndex>(&parsed)) {
-        registry::selectPlatform(*index, registry::Platform{});
+        registry::selectPlatform(*index, image::Platform{});
       }
     } catch (const Error&) {
     }
@@ -126,8 +127,8 @@ void registryConfig(std::string_view input) {
 
 void smallParsers(std::string_view input) {
   try {
-    const registry::ImageRef ref = registry::parseImageRef(input);
-    imageGlobMatch("docker.io/library/*", ref.str());
+    const image::ImageRef ref = image::parseImageRef(input);
+    image::imageGlobMatch("docker.io/library/*", ref.str());
   } catch (const Error&) {
   }
   const std::size_t half = input.size() / 2;
@@ -136,7 +137,7 @@ void smallParsers(std::string_view input) {
   parseGoDuration(input);
   parseByteQuantity(input);
   try {
-    registry::Platform::parse(std::string(input));
+    image::Platform::parse(std::string(input));
   } catch (const Error&) {
   }
 }

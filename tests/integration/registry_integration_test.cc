@@ -133,9 +133,9 @@ class RegistryServer {
   bool stopped_ = false;
 };
 
-ImageRef imageRef(const std::string& registry, const std::string& repository,
-                  const std::string& tag, const std::string& digest = "") {
-  ImageRef ref;
+image::ImageRef imageRef(const std::string& registry, const std::string& repository,
+                         const std::string& tag, const std::string& digest = "") {
+  image::ImageRef ref;
   ref.registry = registry;
   ref.repository = repository;
   ref.tag = tag;
@@ -147,13 +147,13 @@ RegistryPtr makeRegistry(const std::string& yaml) {
   return makeDistributionRegistry(RegistryConfig::parse(yaml, "test-registry.yaml"));
 }
 
-ImageFacts fetch(const RegistryPtr& registry, const ImageRef& ref,
-                 const std::string& platform = "linux/amd64",
-                 std::chrono::milliseconds budget = std::chrono::seconds(20)) {
-  return registry->fetchFacts(ref, Platform::parse(platform), Deadline::after(budget));
+image::ImageFacts fetch(const RegistryPtr& registry, const image::ImageRef& ref,
+                        const std::string& platform = "linux/amd64",
+                        std::chrono::milliseconds budget = std::chrono::seconds(20)) {
+  return registry->fetchFacts(ref, image::Platform::parse(platform), Deadline::after(budget));
 }
 
-FetchError fetchError(const RegistryPtr& registry, const ImageRef& ref,
+FetchError fetchError(const RegistryPtr& registry, const image::ImageRef& ref,
                       const std::string& platform = "linux/amd64",
                       std::chrono::milliseconds budget = std::chrono::seconds(20)) {
   try {
@@ -201,7 +201,7 @@ class PlainRegistry : public ::testing::Test {
 };
 
 TEST_F(PlainRegistry, FetchesOciImage) {
-  const ImageFacts facts = fetch(registry_, imageRef(host(), "test/static", "1"));
+  const image::ImageFacts facts = fetch(registry_, imageRef(host(), "test/static", "1"));
   EXPECT_EQ(facts.manifestDigest, pushed("PUSHED_STATIC_1_MANIFEST_DIGEST"));
   EXPECT_EQ(facts.manifestMediaType, "application/vnd.oci.image.manifest.v1+json");
   EXPECT_EQ(facts.config.digest, pushed("PUSHED_STATIC_1_CONFIG_DIGEST"));
@@ -222,7 +222,7 @@ TEST_F(PlainRegistry, UsersAsWritten) {
 }
 
 TEST_F(PlainRegistry, BusyboxConfig) {
-  const ImageFacts facts = fetch(registry_, imageRef(host(), "test/busybox", "1"));
+  const image::ImageFacts facts = fetch(registry_, imageRef(host(), "test/busybox", "1"));
   EXPECT_EQ(facts.manifestDigest, pushed("PUSHED_BUSYBOX_1_MANIFEST_DIGEST"));
   EXPECT_EQ(facts.imageConfig.entrypoint, std::vector<std::string>{"/bin/sh"});
   EXPECT_EQ(facts.imageConfig.cmd, (std::vector<std::string>{"-c", "id"}));
@@ -232,12 +232,12 @@ TEST_F(PlainRegistry, BusyboxConfig) {
 }
 
 TEST_F(PlainRegistry, IndexResolvesAmd64AndArm64) {
-  const ImageFacts amd = fetch(registry_, imageRef(host(), "test/multi", "1"));
+  const image::ImageFacts amd = fetch(registry_, imageRef(host(), "test/multi", "1"));
   EXPECT_EQ(amd.manifestDigest, pushed("PUSHED_MULTI_1_AMD64_MANIFEST_DIGEST"));
   EXPECT_EQ(amd.imageConfig.user, "65532:65532");
   EXPECT_EQ(amd.platform.str(), "linux/amd64");
   for (const std::string platform : {"linux/arm64", "linux/arm64/v8"}) {
-    const ImageFacts arm = fetch(registry_, imageRef(host(), "test/multi", "1"), platform);
+    const image::ImageFacts arm = fetch(registry_, imageRef(host(), "test/multi", "1"), platform);
     EXPECT_EQ(arm.manifestDigest, pushed("PUSHED_MULTI_1_ARM64_MANIFEST_DIGEST")) << platform;
     EXPECT_EQ(arm.imageConfig.user, "1000");
     EXPECT_EQ(arm.imageConfig.architecture, "arm64");
@@ -255,23 +255,24 @@ TEST_F(PlainRegistry, IndexWithoutThePlatform) {
 }
 
 TEST_F(PlainRegistry, DockerSchema2AndManifestList) {
-  const ImageFacts single = fetch(registry_, imageRef(host(), "test/static", "v2s2"));
+  const image::ImageFacts single = fetch(registry_, imageRef(host(), "test/static", "v2s2"));
   EXPECT_EQ(single.manifestMediaType, "application/vnd.docker.distribution.manifest.v2+json");
   EXPECT_EQ(single.manifestDigest, pushed("PUSHED_STATIC_V2S2_MANIFEST_DIGEST"));
   EXPECT_EQ(single.config.mediaType, "application/vnd.docker.container.image.v1+json");
   EXPECT_EQ(single.imageConfig.user, "65532:65532");
   EXPECT_EQ(single.layers.at(0).mediaType, "application/vnd.docker.image.rootfs.diff.tar.gzip");
 
-  const ImageFacts arm = fetch(registry_, imageRef(host(), "test/multi", "v2s2"), "linux/arm64");
+  const image::ImageFacts arm =
+      fetch(registry_, imageRef(host(), "test/multi", "v2s2"), "linux/arm64");
   EXPECT_EQ(arm.manifestDigest, pushed("PUSHED_MULTI_V2S2_ARM64_MANIFEST_DIGEST"));
   EXPECT_EQ(arm.manifestMediaType, "application/vnd.docker.distribution.manifest.v2+json");
   EXPECT_EQ(arm.imageConfig.user, "1000");
-  const ImageFacts amd = fetch(registry_, imageRef(host(), "test/multi", "v2s2"));
+  const image::ImageFacts amd = fetch(registry_, imageRef(host(), "test/multi", "v2s2"));
   EXPECT_EQ(amd.manifestDigest, pushed("PUSHED_MULTI_V2S2_AMD64_MANIFEST_DIGEST"));
 }
 
 TEST_F(PlainRegistry, ZstdLayers) {
-  const ImageFacts facts = fetch(registry_, imageRef(host(), "test/static", "zstd"));
+  const image::ImageFacts facts = fetch(registry_, imageRef(host(), "test/static", "zstd"));
   EXPECT_EQ(facts.manifestDigest, pushed("PUSHED_STATIC_ZSTD_MANIFEST_DIGEST"));
   ASSERT_EQ(facts.layers.size(), 1u);
   EXPECT_EQ(facts.layers[0].mediaType, "application/vnd.oci.image.layer.v1.tar+zstd");
@@ -279,7 +280,7 @@ TEST_F(PlainRegistry, ZstdLayers) {
 }
 
 TEST_F(PlainRegistry, BigImage) {
-  const ImageFacts facts = fetch(registry_, imageRef(host(), "test/big", "1"));
+  const image::ImageFacts facts = fetch(registry_, imageRef(host(), "test/big", "1"));
   EXPECT_EQ(std::to_string(facts.layers.size()), pushed("PUSHED_BIG_1_LAYER_COUNT"));
   EXPECT_EQ(std::to_string(facts.compressedSize()), pushed("PUSHED_BIG_1_LAYERS_TOTAL_SIZE"));
 }
@@ -294,13 +295,13 @@ TEST_F(PlainRegistry, UnknownTagAndRepository) {
 
 TEST_F(PlainRegistry, DigestPinnedReferences) {
   const std::string digest = pushed("PUSHED_STATIC_1_MANIFEST_DIGEST");
-  const ImageFacts facts = fetch(registry_, imageRef(host(), "test/static", "", digest));
+  const image::ImageFacts facts = fetch(registry_, imageRef(host(), "test/static", "", digest));
   EXPECT_EQ(facts.manifestDigest, digest);
   // Tag and digest: the digest is what is pulled.
   EXPECT_EQ(fetch(registry_, imageRef(host(), "test/static", "v2s2", digest)).manifestDigest,
             digest);
   // An index pinned by digest still resolves to the platform's manifest.
-  const ImageFacts arm =
+  const image::ImageFacts arm =
       fetch(registry_, imageRef(host(), "test/multi", "", pushed("PUSHED_MULTI_1_MANIFEST_DIGEST")),
             "linux/arm64");
   EXPECT_EQ(arm.manifestDigest, pushed("PUSHED_MULTI_1_ARM64_MANIFEST_DIGEST"));
@@ -377,7 +378,8 @@ TEST_F(PlainRegistry, ConcurrentFetchesShareTheClient) {
     threads.emplace_back([&, i] {
       const std::string platform = i % 2 == 0 ? "linux/amd64" : "linux/arm64";
       try {
-        const ImageFacts facts = fetch(registry_, imageRef(host(), "test/multi", "1"), platform);
+        const image::ImageFacts facts =
+            fetch(registry_, imageRef(host(), "test/multi", "1"), platform);
         if (facts.imageConfig.user == (i % 2 == 0 ? "65532:65532" : "1000")) {
           ++ok;
         }
@@ -470,10 +472,11 @@ class TlsBasicRegistry : public ::testing::Test {
 TEST_F(TlsBasicRegistry, FetchesWithDockerConfigCredentials) {
   for (const char* file : {"docker-config.json", "docker-config-userpass.json"}) {
     const RegistryPtr registry = withCredentials(file, ca());
-    const ImageFacts facts = fetch(registry, imageRef(host(), "test/static", "1"));
+    const image::ImageFacts facts = fetch(registry, imageRef(host(), "test/static", "1"));
     EXPECT_EQ(facts.manifestDigest, server_->pushed("PUSHED_STATIC_1_MANIFEST_DIGEST")) << file;
     EXPECT_EQ(facts.imageConfig.user, "65532:65532");
-    const ImageFacts arm = fetch(registry, imageRef(host(), "test/multi", "1"), "linux/arm64");
+    const image::ImageFacts arm =
+        fetch(registry, imageRef(host(), "test/multi", "1"), "linux/arm64");
     EXPECT_EQ(arm.imageConfig.user, "1000");
   }
 }
@@ -514,7 +517,7 @@ TEST_F(TlsBasicRegistry, SystemTrustFromAHashedCertificateDirectory) {
   runOrThrow("openssl rehash " + shellQuote(dir.string()) + " 2>&1");
   ::setenv("SSL_CERT_DIR", dir.c_str(), 1);
   const RegistryPtr registry = withCredentials("docker-config.json", "");
-  std::optional<ImageFacts> facts;
+  std::optional<image::ImageFacts> facts;
   try {
     facts = fetch(registry, imageRef(host(), "test/static", "1"));
   } catch (const FetchError& e) {
@@ -581,7 +584,7 @@ class TokenRegistry : public ::testing::Test {
 
 TEST_F(TokenRegistry, AnonymousPull) {
   const RegistryPtr anonymous = registry("");
-  const ImageFacts facts = fetch(anonymous, imageRef(host(), "test/static", "1"));
+  const image::ImageFacts facts = fetch(anonymous, imageRef(host(), "test/static", "1"));
   EXPECT_EQ(facts.manifestDigest, server_->pushed("PUSHED_STATIC_1_MANIFEST_DIGEST"));
   EXPECT_EQ(facts.imageConfig.user, "65532:65532");
 }
@@ -589,7 +592,8 @@ TEST_F(TokenRegistry, AnonymousPull) {
 TEST_F(TokenRegistry, PullWithCredentialsAndTokenCache) {
   const RegistryPtr withCredentials = registry("docker-config.json");
   const std::size_t before = tokenRequests();
-  const ImageFacts arm = fetch(withCredentials, imageRef(host(), "test/multi", "1"), "linux/arm64");
+  const image::ImageFacts arm =
+      fetch(withCredentials, imageRef(host(), "test/multi", "1"), "linux/arm64");
   EXPECT_EQ(arm.manifestDigest, server_->pushed("PUSHED_MULTI_1_ARM64_MANIFEST_DIGEST"));
   EXPECT_EQ(arm.imageConfig.user, "1000");
   const std::size_t afterFirst = tokenRequests();

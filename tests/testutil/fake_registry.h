@@ -20,8 +20,8 @@ namespace imagegate::testutil {
 class FakeRegistry : public registry::Registry {
  public:
   void add(const std::string& image, const std::string& user, std::uint64_t size = 100) {
-    registry::ImageFacts facts = makeFacts(user, size);
-    facts.ref = registry::parseImageRef(image);
+    image::ImageFacts facts = makeFacts(user, size);
+    facts.ref = image::parseImageRef(image);
     images_[facts.ref.str()] = facts;
   }
 
@@ -57,7 +57,7 @@ class FakeRegistry : public registry::Registry {
   int maxConcurrent() const { return maxConcurrent_.load(); }
 
   int callsFor(const std::string& image) const {
-    return countOf(callsByImage_, registry::parseImageRef(image).str());
+    return countOf(callsByImage_, image::parseImageRef(image).str());
   }
   int callsForHost(const std::string& host) const { return countOf(callsByHost_, host); }
   int maxConcurrentForHost(const std::string& host) const {
@@ -70,8 +70,8 @@ class FakeRegistry : public registry::Registry {
     return changed_.wait_for(lock, timeout, [&] { return inFlight_ >= count; });
   }
 
-  registry::ImageFacts fetchFacts(const registry::ImageRef& ref, const registry::Platform&,
-                                  Deadline deadline) override {
+  image::ImageFacts fetchFacts(const image::ImageRef& ref, const image::Platform&,
+                               Deadline deadline) override {
     ++calls_;
     {
       std::unique_lock<std::mutex> lock(mutex_);
@@ -92,8 +92,8 @@ class FakeRegistry : public registry::Registry {
  private:
   enum class Hold { kUntilDeadline, kIgnoringDeadline };
 
-  static registry::ImageFacts makeFacts(const std::string& user, std::uint64_t size) {
-    registry::ImageFacts facts;
+  static image::ImageFacts makeFacts(const std::string& user, std::uint64_t size) {
+    image::ImageFacts facts;
     facts.manifestDigest = "sha256:" + std::string(64, 'a');
     facts.imageConfig.user = user;
     facts.layers.push_back(
@@ -107,7 +107,7 @@ class FakeRegistry : public registry::Registry {
     return found == counts.end() ? 0 : found->second;
   }
 
-  void enter(const registry::ImageRef& ref) {
+  void enter(const image::ImageRef& ref) {
     ++callsByImage_[ref.str()];
     ++callsByHost_[ref.registry];
     ++inFlight_;
@@ -118,14 +118,14 @@ class FakeRegistry : public registry::Registry {
     changed_.notify_all();
   }
 
-  void leave(const registry::ImageRef& ref) {
+  void leave(const image::ImageRef& ref) {
     --inFlight_;
     --inFlightByHost_[ref.registry];
     changed_.notify_all();
   }
 
   /// False when the fetch's deadline passed first.
-  bool waitAsConfigured(std::unique_lock<std::mutex>& lock, const registry::ImageRef& ref,
+  bool waitAsConfigured(std::unique_lock<std::mutex>& lock, const image::ImageRef& ref,
                         Deadline deadline) {
     const auto hold = holds_.find(ref.registry);
     if (hold != holds_.end() && hold->second == Hold::kIgnoringDeadline) {
@@ -141,10 +141,10 @@ class FakeRegistry : public registry::Registry {
     return released;
   }
 
-  registry::ImageFacts answer(const registry::ImageRef& ref) const {
+  image::ImageFacts answer(const image::ImageRef& ref) const {
     const auto found = images_.find(ref.str());
     if (found == images_.end() && everyImage_) {
-      registry::ImageFacts facts = *everyImage_;
+      image::ImageFacts facts = *everyImage_;
       facts.ref = ref;
       return facts;
     }
@@ -157,8 +157,8 @@ class FakeRegistry : public registry::Registry {
   }
 
   // Configured before the first fetch, read-only afterwards.
-  std::map<std::string, registry::ImageFacts> images_;
-  std::optional<registry::ImageFacts> everyImage_;
+  std::map<std::string, image::ImageFacts> images_;
+  std::optional<image::ImageFacts> everyImage_;
   std::map<std::string, Hold> holds_;
   std::map<std::string, registry::FetchError> failures_;
 

@@ -10,9 +10,9 @@
 namespace imagegate::cache {
 namespace {
 
-using registry::ImageRef;
-using registry::parseImageRef;
-using registry::Platform;
+using image::ImageRef;
+using image::parseImageRef;
+using image::Platform;
 
 const std::string kPinned = "ghcr.io/acme/app@sha256:" + std::string(64, 'b');
 

@@ -101,9 +101,9 @@ HttpResponse serveImage(const HttpRequest& request, const Image& image) {
   return respond(404, R"({"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]})");
 }
 
-ImageRef ref(const std::string& registry, const std::string& repository, const std::string& tag,
-             const std::string& digest = "") {
-  ImageRef result;
+image::ImageRef ref(const std::string& registry, const std::string& repository,
+                    const std::string& tag, const std::string& digest = "") {
+  image::ImageRef result;
   result.registry = registry;
   result.repository = repository;
   result.tag = tag;
@@ -127,12 +127,12 @@ struct Harness {
     registry = std::make_unique<DistributionRegistry>(std::move(options));
   }
 
-  ImageFacts fetch(const ImageRef& image, const std::string& platform = "linux/amd64",
-                   SteadyClock::duration budget = std::chrono::seconds(30)) {
-    return registry->fetchFacts(image, Platform::parse(platform), Deadline::after(budget));
+  image::ImageFacts fetch(const image::ImageRef& image, const std::string& platform = "linux/amd64",
+                          SteadyClock::duration budget = std::chrono::seconds(30)) {
+    return registry->fetchFacts(image, image::Platform::parse(platform), Deadline::after(budget));
   }
 
-  FetchError fetchError(const ImageRef& image, const std::string& platform = "linux/amd64",
+  FetchError fetchError(const image::ImageRef& image, const std::string& platform = "linux/amd64",
                         SteadyClock::duration budget = std::chrono::seconds(30)) {
     try {
       fetch(image, platform, budget);
@@ -155,7 +155,7 @@ void expectNoSecrets(const std::string& message) {
 TEST(RegistryDistribution, FetchesManifestAndConfig) {
   const Image image = makeImage("65532:65532");
   Harness h([&](const HttpRequest& r) { return serveImage(r, image); });
-  const ImageFacts facts = h.fetch(ref("reg.example", "test/app", "1"));
+  const image::ImageFacts facts = h.fetch(ref("reg.example", "test/app", "1"));
   EXPECT_EQ(facts.manifestDigest, image.manifestDigest);
   EXPECT_EQ(facts.manifestMediaType, media::kOciManifest);
   EXPECT_EQ(facts.config.digest, image.configDigest);
@@ -210,10 +210,10 @@ TEST(RegistryDistribution, ResolvesIndexByPlatform) {
     const HttpResponse amdResponse = serveImage(r, amd);
     return amdResponse.status == 200 ? amdResponse : serveImage(r, arm);
   });
-  const ImageFacts amdFacts = h.fetch(ref("reg.example", "test/app", "1"));
+  const image::ImageFacts amdFacts = h.fetch(ref("reg.example", "test/app", "1"));
   EXPECT_EQ(amdFacts.manifestDigest, amd.manifestDigest);
   EXPECT_EQ(amdFacts.imageConfig.user, "65532:65532");
-  const ImageFacts armFacts = h.fetch(ref("reg.example", "test/app", "1"), "linux/arm64");
+  const image::ImageFacts armFacts = h.fetch(ref("reg.example", "test/app", "1"), "linux/arm64");
   EXPECT_EQ(armFacts.manifestDigest, arm.manifestDigest);
   EXPECT_EQ(armFacts.imageConfig.user, "1000");
   EXPECT_EQ(armFacts.platform.str(), "linux/arm64");

@@ -220,15 +220,20 @@ ImageIndex multiArchIndex() {
 
 TEST(RegistryManifest, SelectsPlatform) {
   const ImageIndex index = multiArchIndex();
-  EXPECT_EQ(selectPlatform(index, Platform::parse("linux/amd64")).descriptor.digest, kDigestA);
-  EXPECT_EQ(selectPlatform(index, Platform::parse("linux/arm64")).descriptor.digest, kDigestB);
+  EXPECT_EQ(selectPlatform(index, image::Platform::parse("linux/amd64")).descriptor.digest,
+            kDigestA);
+  EXPECT_EQ(selectPlatform(index, image::Platform::parse("linux/arm64")).descriptor.digest,
+            kDigestB);
   // arm64 without a variant is v8, as containerd normalises it.
-  EXPECT_EQ(selectPlatform(index, Platform::parse("linux/arm64/v8")).descriptor.digest, kDigestB);
+  EXPECT_EQ(selectPlatform(index, image::Platform::parse("linux/arm64/v8")).descriptor.digest,
+            kDigestB);
   // An arm/v7 host runs arm/v6 images.
-  EXPECT_EQ(selectPlatform(index, Platform::parse("linux/arm/v7")).descriptor.digest, kDigestC);
-  EXPECT_EQ(selectPlatform(index, Platform::parse("linux/arm")).descriptor.digest, kDigestC);
+  EXPECT_EQ(selectPlatform(index, image::Platform::parse("linux/arm/v7")).descriptor.digest,
+            kDigestC);
+  EXPECT_EQ(selectPlatform(index, image::Platform::parse("linux/arm")).descriptor.digest, kDigestC);
   // An amd64 v3 host runs plain amd64 images.
-  EXPECT_EQ(selectPlatform(index, Platform::parse("linux/amd64/v3")).descriptor.digest, kDigestA);
+  EXPECT_EQ(selectPlatform(index, image::Platform::parse("linux/amd64/v3")).descriptor.digest,
+            kDigestA);
 }
 
 TEST(RegistryManifest, PrefersTheExactVariant) {
@@ -237,8 +242,10 @@ TEST(RegistryManifest, PrefersTheExactVariant) {
                                                    indexEntry(kDigestB, "linux", "arm", "v7")})
                                              .dump(),
                                          ""));
-  EXPECT_EQ(selectPlatform(index, Platform::parse("linux/arm/v7")).descriptor.digest, kDigestB);
-  EXPECT_EQ(selectPlatform(index, Platform::parse("linux/arm/v6")).descriptor.digest, kDigestA);
+  EXPECT_EQ(selectPlatform(index, image::Platform::parse("linux/arm/v7")).descriptor.digest,
+            kDigestB);
+  EXPECT_EQ(selectPlatform(index, image::Platform::parse("linux/arm/v6")).descriptor.digest,
+            kDigestA);
 }
 
 TEST(RegistryManifest, ArchitectureAliases) {
@@ -247,8 +254,10 @@ TEST(RegistryManifest, ArchitectureAliases) {
                                                    indexEntry(kDigestB, "linux", "aarch64", "8")})
                                              .dump(),
                                          ""));
-  EXPECT_EQ(selectPlatform(index, Platform::parse("linux/amd64")).descriptor.digest, kDigestA);
-  EXPECT_EQ(selectPlatform(index, Platform::parse("linux/arm64")).descriptor.digest, kDigestB);
+  EXPECT_EQ(selectPlatform(index, image::Platform::parse("linux/amd64")).descriptor.digest,
+            kDigestA);
+  EXPECT_EQ(selectPlatform(index, image::Platform::parse("linux/arm64")).descriptor.digest,
+            kDigestB);
   EXPECT_EQ(normalizePlatform({"linux", "armhf", ""}).str(), "linux/arm/v7");
   EXPECT_EQ(normalizePlatform({"Linux", "AMD64", "v1"}).str(), "linux/amd64");
 }
@@ -256,7 +265,7 @@ TEST(RegistryManifest, ArchitectureAliases) {
 TEST(RegistryManifest, MissingPlatformListsAvailableOnes) {
   const ImageIndex index = multiArchIndex();
   try {
-    selectPlatform(index, Platform::parse("linux/s390x"));
+    selectPlatform(index, image::Platform::parse("linux/s390x"));
     FAIL() << "expected kNoMatchingPlatform";
   } catch (const FetchError& e) {
     EXPECT_EQ(e.kind(), Kind::kNoMatchingPlatform);
@@ -265,20 +274,20 @@ TEST(RegistryManifest, MissingPlatformListsAvailableOnes) {
     EXPECT_THAT(e.what(), ::testing::Not(HasSubstr("unknown")));
   }
   // Older hosts do not run newer variants: arm/v5 cannot run arm/v6.
-  expectFetchError([&] { selectPlatform(index, Platform::parse("linux/arm/v5")); },
+  expectFetchError([&] { selectPlatform(index, image::Platform::parse("linux/arm/v5")); },
                    Kind::kNoMatchingPlatform, "linux/arm/v5");
-  expectFetchError([&] { selectPlatform(index, Platform::parse("windows/amd64")); },
+  expectFetchError([&] { selectPlatform(index, image::Platform::parse("windows/amd64")); },
                    Kind::kNoMatchingPlatform, "windows/amd64");
-  expectFetchError([&] { selectPlatform(ImageIndex{}, Platform::parse("linux/amd64")); },
+  expectFetchError([&] { selectPlatform(ImageIndex{}, image::Platform::parse("linux/amd64")); },
                    Kind::kNoMatchingPlatform, "available: none");
 }
 
 TEST(RegistryManifest, PlatformParse) {
-  EXPECT_EQ(Platform::parse("linux/arm64/v8").variant, "v8");
-  EXPECT_EQ(Platform::parse("linux/amd64").str(), "linux/amd64");
+  EXPECT_EQ(image::Platform::parse("linux/arm64/v8").variant, "v8");
+  EXPECT_EQ(image::Platform::parse("linux/amd64").str(), "linux/amd64");
   for (const char* bad : {"", "linux", "linux/", "/amd64", "linux/amd64/v8/x", "Linux/amd64",
                           "linux amd64", "linux//amd64"}) {
-    EXPECT_THROW(Platform::parse(bad), Error) << bad;
+    EXPECT_THROW(image::Platform::parse(bad), Error) << bad;
   }
 }
 
@@ -296,7 +305,7 @@ TEST(RegistryManifest, ParsesImageConfig) {
         {"Labels", {{"org.example.test", "busybox"}}}}},
       {"rootfs", {{"type", "layers"}, {"diff_ids", {kDigestA, kDigestB}}}},
       {"history", {{{"created_by", "umoci insert"}}, {{"created_by", "umoci config"}}}}};
-  const ImageConfig parsed = parseImageConfig(config.dump());
+  const image::ImageConfig parsed = parseImageConfig(config.dump());
   EXPECT_EQ(parsed.user, "65532:65532");
   EXPECT_EQ(parsed.env, std::vector<std::string>{"PATH=/bin"});
   EXPECT_EQ(parsed.entrypoint, std::vector<std::string>{"/bin/sh"});
@@ -311,10 +320,10 @@ TEST(RegistryManifest, ParsesImageConfig) {
 }
 
 TEST(RegistryManifest, ImageConfigNullsAndAbsencesAreEmpty) {
-  const ImageConfig minimal = parseImageConfig(R"({"architecture":"arm64","os":"linux"})");
+  const image::ImageConfig minimal = parseImageConfig(R"({"architecture":"arm64","os":"linux"})");
   EXPECT_EQ(minimal.user, "");
   EXPECT_TRUE(minimal.env.empty());
-  const ImageConfig nulls = parseImageConfig(
+  const image::ImageConfig nulls = parseImageConfig(
       R"({"config":{"User":null,"Cmd":null,"Entrypoint":null,"Labels":null,"Env":null},"history":null})");
   EXPECT_TRUE(nulls.cmd.empty());
   EXPECT_TRUE(nulls.labels.empty());

@@ -6,7 +6,7 @@
 namespace imagegate::cache {
 namespace {
 
-std::string cacheKey(const registry::ImageRef& ref, const registry::Platform& platform) {
+std::string cacheKey(const image::ImageRef& ref, const image::Platform& platform) {
   return ref.str() + "|" + platform.str();
 }
 
@@ -20,12 +20,11 @@ std::size_t CachingRegistry::size() const {
   return entries_.size();
 }
 
-registry::ImageFacts CachingRegistry::fetchFacts(const registry::ImageRef& ref,
-                                                 const registry::Platform& platform,
-                                                 Deadline deadline) {
+image::ImageFacts CachingRegistry::fetchFacts(const image::ImageRef& ref,
+                                              const image::Platform& platform, Deadline deadline) {
   const std::string key = cacheKey(ref, platform);
-  std::optional<std::promise<registry::ImageFacts>> owned;
-  const std::shared_future<registry::ImageFacts> facts = lookupOrStart(key, ref, owned);
+  std::optional<std::promise<image::ImageFacts>> owned;
+  const std::shared_future<image::ImageFacts> facts = lookupOrStart(key, ref, owned);
   if (owned) {
     // This caller owns the fetch and runs it on its own thread; others wait on the future.
     try {
@@ -45,12 +44,12 @@ registry::ImageFacts CachingRegistry::fetchFacts(const registry::ImageRef& ref,
   return facts.get();
 }
 
-std::optional<registry::ImageFacts> CachingRegistry::cached(const registry::ImageRef& ref,
-                                                            const registry::Platform& platform) {
+std::optional<image::ImageFacts> CachingRegistry::cached(const image::ImageRef& ref,
+                                                         const image::Platform& platform) {
   std::lock_guard<std::mutex> lock(mutex_);
   const auto found = entries_.find(cacheKey(ref, platform));
   if (found == entries_.end() || found->second.expires <= Clock::now()) return std::nullopt;
-  const std::shared_future<registry::ImageFacts>& facts = found->second.facts;
+  const std::shared_future<image::ImageFacts>& facts = found->second.facts;
   // An entry whose fetch is still running has no facts yet; the caller must not wait for it.
   if (facts.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return std::nullopt;
   recency_.splice(recency_.begin(), recency_, found->second.recency);
@@ -63,9 +62,9 @@ std::optional<registry::ImageFacts> CachingRegistry::cached(const registry::Imag
   }
 }
 
-std::shared_future<registry::ImageFacts> CachingRegistry::lookupOrStart(
-    const std::string& key, const registry::ImageRef& ref,
-    std::optional<std::promise<registry::ImageFacts>>& owned) {
+std::shared_future<image::ImageFacts> CachingRegistry::lookupOrStart(
+    const std::string& key, const image::ImageRef& ref,
+    std::optional<std::promise<image::ImageFacts>>& owned) {
   std::lock_guard<std::mutex> lock(mutex_);
   const auto now = Clock::now();
   auto found = entries_.find(key);
@@ -84,7 +83,7 @@ std::shared_future<registry::ImageFacts> CachingRegistry::lookupOrStart(
   entry.expires = ref.digest.empty() ? now + options_.tagTtl : Clock::time_point::max();
   entry.recency = recency_.begin();
   const auto inserted = entries_.emplace(key, std::move(entry)).first;
-  std::shared_future<registry::ImageFacts> facts = inserted->second.facts;
+  std::shared_future<image::ImageFacts> facts = inserted->second.facts;
   evictOverflow();
   return facts;
 }

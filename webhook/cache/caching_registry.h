@@ -29,27 +29,27 @@ class CachingRegistry : public registry::Registry, public FactsCache {
   CachingRegistry(registry::RegistryPtr inner, CacheOptions options);
 
   // registry::Registry
-  registry::ImageFacts fetchFacts(const registry::ImageRef& ref, const registry::Platform& platform,
-                                  Deadline deadline) override;
+  image::ImageFacts fetchFacts(const image::ImageRef& ref, const image::Platform& platform,
+                               Deadline deadline) override;
 
   // FactsCache
-  std::optional<registry::ImageFacts> cached(const registry::ImageRef& ref,
-                                             const registry::Platform& platform) override;
+  std::optional<image::ImageFacts> cached(const image::ImageRef& ref,
+                                          const image::Platform& platform) override;
 
   std::size_t size() const;
 
  private:
   struct Entry {
-    std::shared_future<registry::ImageFacts> facts;
+    std::shared_future<image::ImageFacts> facts;
     Clock::time_point expires;  ///< time_point::max() for digest-pinned references.
     std::list<std::string>::iterator recency;
   };
 
   /// The cached or in-flight facts for `key`; when there are none, starts an entry and hands the
   /// caller its promise in `owned`.
-  std::shared_future<registry::ImageFacts> lookupOrStart(
-      const std::string& key, const registry::ImageRef& ref,
-      std::optional<std::promise<registry::ImageFacts>>& owned);
+  std::shared_future<image::ImageFacts> lookupOrStart(
+      const std::string& key, const image::ImageRef& ref,
+      std::optional<std::promise<image::ImageFacts>>& owned);
   void forget(const std::string& key);
   void evictOverflow();
 

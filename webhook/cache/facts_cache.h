@@ -15,8 +15,8 @@ class FactsCache {
 
   /// The facts of `ref` on `platform` if they are known and fresh; never blocks on a fetch and
   /// never calls a registry. Counts as a use of the entry (it stays cached longer).
-  virtual std::optional<registry::ImageFacts> cached(const registry::ImageRef& ref,
-                                                     const registry::Platform& platform) = 0;
+  virtual std::optional<image::ImageFacts> cached(const image::ImageRef& ref,
+                                                  const image::Platform& platform) = 0;
 };
 
 using FactsCachePtr = std::shared_ptr<FactsCache>;

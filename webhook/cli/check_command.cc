@@ -42,7 +42,7 @@ constexpr auto kCheckBudget = std::chrono::seconds(30);
 
 struct ImageReport {
   std::string written;
-  registry::ImageRef ref;
+  image::ImageRef ref;
   policy::ImageLookup lookup;
   std::vector<RuleResult> results;
 };
@@ -109,9 +109,9 @@ void printJson(const std::vector<ImageReport>& reports) {
 
 /// Fetches all images at once: a pipeline checking several images waits for the slowest only.
 void fetchAll(std::vector<ImageReport>& reports, registry::Registry& registry,
-              const registry::Platform& platform) {
+              const image::Platform& platform) {
   const Deadline deadline = Deadline::after(kCheckBudget);
-  std::vector<std::future<registry::ImageFacts>> pending;
+  std::vector<std::future<image::ImageFacts>> pending;
   for (const ImageReport& report : reports) {
     pending.push_back(std::async(std::launch::async, [&registry, &report, &platform, deadline] {
       return registry.fetchFacts(report.ref, platform, deadline);
@@ -141,14 +141,14 @@ int check(const CheckFlags& flags) {
   }
   std::vector<ImageReport> reports;
   RegistrySetup setup;
-  registry::Platform platform;
+  image::Platform platform;
   try {
     for (const std::string& image : flags.images) {
-      reports.push_back({image, registry::parseImageRef(image), {}, {}});
+      reports.push_back({image, image::parseImageRef(image), {}, {}});
     }
     setup = makeRegistry(flags.registryConfig);
     platform =
-        flags.platform.empty() ? setup.config.platform : registry::Platform::parse(flags.platform);
+        flags.platform.empty() ? setup.config.platform : image::Platform::parse(flags.platform);
   } catch (const Error& e) {
     std::cerr << "imagegate check: " << e.what() << "\n";
     return kExitUsage;

@@ -3,6 +3,7 @@
 #include <map>
 
 #include "common/glob.h"
+#include "image/reference_glob.h"
 #include "policy/label_selector.h"
 #include "policy/rules/rule_support.h"
 
@@ -12,7 +13,7 @@ namespace {
 using admission::AdmissionRequest;
 using admission::Container;
 using admission::PodSpec;
-using registry::ImageRef;
+using image::ImageRef;
 
 std::vector<Subject> parseImages(const PodSpec& pod, const ImageFactsMap& facts) {
   std::vector<Subject> subjects;
@@ -20,10 +21,10 @@ std::vector<Subject> parseImages(const PodSpec& pod, const ImageFactsMap& facts)
   for (const Container& container : pod.containers) {
     Subject subject{&container, std::nullopt, "", nullptr};
     try {
-      subject.image = registry::parseImageRef(container.image);
+      subject.image = image::parseImageRef(container.image);
       const auto found = facts.find(subject.image->str());
       if (found != facts.end()) subject.lookup = &found->second;
-    } catch (const registry::InvalidReference& e) {
+    } catch (const image::InvalidReference& e) {
       subject.imageProblem = e.what();
     }
     subjects.push_back(std::move(subject));
@@ -42,8 +43,8 @@ bool needsFacts(const Rule& rule, const PodSpec& pod, const Subject& subject) {
 bool imageInScope(const Match& match, const Subject& subject) {
   if (!subject.image) return true;
   const std::string reference = subject.image->str();
-  return anyMatches(match.images, reference, imageGlobMatch) &&
-         !anyMatches(match.excludeImages, reference, imageGlobMatch);
+  return anyMatches(match.images, reference, image::imageGlobMatch) &&
+         !anyMatches(match.excludeImages, reference, image::imageGlobMatch);
 }
 
 RuleResult makeResult(const Policy& policy, const Rule& rule, const Subject* subject,

@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "admission/review.h"
+#include "image/image_facts.h"
 #include "policy/model.h"
-#include "registry/registry.h"
 
 // Pure evaluation: no I/O, deterministic, safe to call from many threads at once.
 namespace imagegate::policy {
@@ -22,11 +22,11 @@ enum class RuleStatus {
 
 /// What the registry gave for one image: its facts, or why there are none.
 struct ImageLookup {
-  std::optional<registry::ImageFacts> facts;
+  std::optional<image::ImageFacts> facts;
   std::string error;  ///< Set when facts is empty; names the image and the registry.
 };
 
-/// Image facts keyed by the normalized reference (registry::ImageRef::str()).
+/// Image facts keyed by the normalized reference (image::ImageRef::str()).
 using ImageFactsMap = std::map<std::string, ImageLookup>;
 
 struct RuleResult {
@@ -62,7 +62,7 @@ std::vector<RuleResult> evaluate(const PolicySet& policies,
 
 /// Evaluates only the image-level rules (registries, reference, size, the image's USER) of every
 /// policy whose image globs select `image`, with no pod around it: what `imagegate check` runs.
-std::vector<RuleResult> evaluateImage(const PolicySet& policies, const registry::ImageRef& image,
+std::vector<RuleResult> evaluateImage(const PolicySet& policies, const image::ImageRef& image,
                                       const ImageLookup& lookup);
 
 }  // namespace imagegate::policy

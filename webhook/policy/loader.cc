@@ -14,6 +14,7 @@
 #include <system_error>
 #include <utility>
 
+#include "common/text.h"
 #include "policy/fields.h"
 #include "policy/label_selector.h"
 #include "policy/rule.h"
@@ -31,8 +32,6 @@ constexpr std::size_t kMaxRuleNameLength = 63;
 
 // ---------------------------------------------------------------------------------------------
 // Value checks
-
-bool isLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 
 /// Lowercase alphanumerics plus `extra`, starting and ending alphanumeric (DNS-1123 style).
 bool isDnsName(std::string_view name, std::size_t maxLength, std::string_view extra) {

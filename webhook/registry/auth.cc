@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "common/json_parse.h"
+#include "common/text.h"
 
 namespace imagegate::registry {
 namespace {
@@ -19,13 +20,6 @@ constexpr std::size_t kMaxHeaderBytes = 8192;
 constexpr std::size_t kMaxChallenges = 16;
 constexpr std::size_t kMaxParams = 32;
 constexpr std::size_t kMaxDockerConfigBytes = 1024 * 1024;
-
-std::string lower(std::string_view text) {
-  std::string result(text);
-  std::transform(result.begin(), result.end(), result.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return result;
-}
 
 bool isTokenChar(char c) {
   const auto byte = static_cast<unsigned char>(c);
@@ -128,8 +122,8 @@ void readParams(ChallengeLexer& lexer, Challenge& challenge) {
     if (challenge.params.size() >= kMaxParams) {
       lexer.fail("too many parameters");
     }
-    if (!challenge.params.emplace(lower(name), value).second) {
-      lexer.fail("parameter \"" + lower(name).substr(0, 40) + "\" given twice");
+    if (!challenge.params.emplace(asciiLower(name), value).second) {
+      lexer.fail("parameter \"" + asciiLower(name).substr(0, 40) + "\" given twice");
     }
     lexer.skipSpace();
     if (!lexer.atEnd() && lexer.peek() != ',') {
@@ -200,7 +194,7 @@ std::vector<Challenge> parseWwwAuthenticate(std::string_view header) {
       break;
     }
     Challenge challenge;
-    challenge.scheme = lower(lexer.token());
+    challenge.scheme = asciiLower(lexer.token());
     if (challenge.scheme.empty()) {
       lexer.fail("expected an authentication scheme");
     }
@@ -306,7 +300,7 @@ void TokenCache::evictLocked(SteadyClock::time_point now) {
 }
 
 std::string normalizeRegistryHost(std::string_view key) {
-  std::string host = lower(key);
+  std::string host = asciiLower(key);
   for (const std::string_view scheme : {"https://", "http://"}) {
     if (host.starts_with(scheme)) {
       host.erase(0, scheme.size());
@@ -347,7 +341,7 @@ DockerConfig DockerConfig::parse(std::string_view text) {
     }
     const std::string host = normalizeRegistryHost(key);
     // An entry written exactly as the canonical host wins over aliases ("https://.../v1/").
-    if (lower(key) == host || config.byHost_.count(host) == 0) {
+    if (asciiLower(key) == host || config.byHost_.count(host) == 0) {
       config.byHost_[host] = std::move(credentials);
     }
   }

@@ -31,7 +31,7 @@ constexpr std::size_t kMaxHints = 1024;
 
 // ImageRef::str() as documented in image_ref.h, kept local so messages do not depend on how the
 // reference was written.
-std::string displayName(const ImageRef& ref) {
+std::string displayName(const image::ImageRef& ref) {
   std::string name = ref.registry + "/" + ref.repository;
   if (!ref.tag.empty()) {
     name += ":" + ref.tag;
@@ -176,7 +176,7 @@ std::optional<std::uint64_t> retryAfterSeconds(const HttpResponse& response) {
 
 // Everything one fetchFacts call needs to know, plus the secrets to scrub from its messages.
 struct DistributionRegistry::Call {
-  ImageRef ref;
+  image::ImageRef ref;
   std::string host;  ///< API host[:port]
   Url base;          ///< scheme://host/
   std::optional<Credentials> credentials;
@@ -220,8 +220,9 @@ bool DistributionRegistry::insecureHost(const std::string& authority) const {
   return entry != nullptr && entry->insecure;
 }
 
-ImageFacts DistributionRegistry::fetchFacts(const ImageRef& ref, const Platform& platform,
-                                            Deadline deadline) {
+image::ImageFacts DistributionRegistry::fetchFacts(const image::ImageRef& ref,
+                                                   const image::Platform& platform,
+                                                   Deadline deadline) {
   Call call{ref, apiHost(ref.registry), {}, options_.credentials.find(ref.registry), deadline, {}};
   if (call.credentials) {
     call.secrets = {call.credentials->password, call.credentials->identityToken,
@@ -234,7 +235,7 @@ ImageFacts DistributionRegistry::fetchFacts(const ImageRef& ref, const Platform&
       throw FetchError(Kind::kUnreachable, "\"" + call.host + "\" is not a valid registry host");
     }
     call.base = *base;
-    ImageFacts facts;
+    image::ImageFacts facts;
     facts.ref = ref;
     const ImageManifest manifest = resolveManifest(call, platform, facts);
     facts.manifestMediaType = manifest.mediaType;
@@ -242,7 +243,7 @@ ImageFacts DistributionRegistry::fetchFacts(const ImageRef& ref, const Platform&
     facts.layers = manifest.layers;
     facts.imageConfig = fetchConfig(call, manifest.config);
     if (facts.platform.os.empty()) {  // a single-platform image says what it is in its config
-      facts.platform = Platform{facts.imageConfig.os, facts.imageConfig.architecture, ""};
+      facts.platform = image::Platform{facts.imageConfig.os, facts.imageConfig.architecture, ""};
     }
     return facts;
   } catch (const FetchError& e) {
@@ -287,9 +288,9 @@ std::chrono::milliseconds DistributionRegistry::honouredWait(const Call& call,
   return std::chrono::seconds(seconds);
 }
 
-ImageManifest DistributionRegistry::resolveManifest(Call& call, const Platform& platform,
-                                                    ImageFacts& facts) {
-  const ImageRef& ref = call.ref;
+ImageManifest DistributionRegistry::resolveManifest(Call& call, const image::Platform& platform,
+                                                    image::ImageFacts& facts) {
+  const image::ImageRef& ref = call.ref;
   const std::string reference = !ref.digest.empty() ? ref.digest
                                 : !ref.tag.empty()  ? ref.tag
                                                     : "latest";
@@ -348,7 +349,7 @@ DistributionRegistry::Manifest DistributionRegistry::fetchManifest(
   return manifest;
 }
 
-ImageConfig DistributionRegistry::fetchConfig(Call& call, const Descriptor& config) {
+image::ImageConfig DistributionRegistry::fetchConfig(Call& call, const image::Descriptor& config) {
   if (config.size > kMaxConfigBytes) {
     throw FetchError(Kind::kInvalidContent, "the image config is " + std::to_string(config.size) +
                                                 " bytes, over the limit of " +

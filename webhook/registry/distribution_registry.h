@@ -45,7 +45,8 @@ class DistributionRegistry : public Registry {
   explicit DistributionRegistry(DistributionRegistryOptions options);
 
   // Registry
-  ImageFacts fetchFacts(const ImageRef& ref, const Platform& platform, Deadline deadline) override;
+  image::ImageFacts fetchFacts(const image::ImageRef& ref, const image::Platform& platform,
+                               Deadline deadline) override;
 
   /// The API host for a registry as written in image references: docker.io is served from
   /// registry-1.docker.io.
@@ -57,10 +58,11 @@ class DistributionRegistry : public Registry {
 
   /// The image manifest for `platform`, through the index if there is one; sets
   /// facts.manifestDigest and, for an index, facts.platform.
-  ImageManifest resolveManifest(Call& call, const Platform& platform, ImageFacts& facts);
+  ImageManifest resolveManifest(Call& call, const image::Platform& platform,
+                                image::ImageFacts& facts);
   Manifest fetchManifest(Call& call, const std::string& reference,
                          const std::string& expectedDigest);
-  ImageConfig fetchConfig(Call& call, const Descriptor& config);
+  image::ImageConfig fetchConfig(Call& call, const image::Descriptor& config);
   HttpResponse get(Call& call, const std::string& path, const std::string& accept,
                    const ReadOptions& read);
   std::string authorizationFor(const Call& call) const;

@@ -18,6 +18,7 @@
 #include <limits>
 #include <optional>
 
+#include "common/text.h"
 #include "registry/registry.h"
 
 namespace imagegate::registry {
@@ -43,13 +44,6 @@ constexpr std::size_t kReadBufferLimit = kHeaderLimit + kChunkBytes;
 // A reused keep-alive connection the server had already closed: the request never reached it,
 // so it is safe to send again on a fresh connection.
 struct StaleConnection {};
-
-std::string lower(std::string_view text) {
-  std::string result(text);
-  std::transform(result.begin(), result.end(), result.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return result;
-}
 
 // Starts one asynchronous operation on `stream` and runs the io_context until it completes or
 // `deadline` passes, in which case the stream is closed and the result is beast::error::timeout.
@@ -408,7 +402,7 @@ HttpResponse exchange(Stream& stream, beast::tcp_stream& lowest, beast::flat_buf
   response.status = parser.get().result_int();
   for (const auto& field : parser.get()) {
     const auto name = field.name_string();
-    response.headers.emplace_back(lower(std::string_view(name.data(), name.size())),
+    response.headers.emplace_back(asciiLower(std::string_view(name.data(), name.size())),
                                   std::string(field.value()));
   }
   const bool success = response.status >= 200 && response.status < 300;

@@ -6,6 +6,7 @@
 
 #include "common/json_depth.h"
 #include "common/json_parse.h"
+#include "common/text.h"
 #include "registry/digest.h"
 
 namespace imagegate::registry {
@@ -22,13 +23,6 @@ constexpr std::string_view kImageConfigTypes[] = {"application/vnd.oci.image.con
 
 [[noreturn]] void invalid(const std::string& message) {
   throw FetchError(FetchError::Kind::kInvalidContent, message);
-}
-
-std::string lower(std::string_view text) {
-  std::string result(text);
-  std::transform(result.begin(), result.end(), result.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return result;
 }
 
 json parseJson(std::string_view body, std::string_view what, std::size_t limit) {
@@ -114,11 +108,11 @@ const json& requiredArray(const json& object, const char* key, const std::string
   return *value;
 }
 
-Descriptor parseDescriptor(const json& value, const std::string& path) {
+image::Descriptor parseDescriptor(const json& value, const std::string& path) {
   if (!value.is_object()) {
     invalid(path + " must be an object, not " + std::string(value.type_name()));
   }
-  Descriptor descriptor;
+  image::Descriptor descriptor;
   descriptor.mediaType = requiredString(value, "mediaType", path + ".");
   descriptor.digest = requiredString(value, "digest", path + ".");
   if (!parseDigest(descriptor.digest)) {
@@ -166,7 +160,7 @@ std::string essence(std::string_view contentType) {
   while (!type.empty() && std::isspace(static_cast<unsigned char>(type.front()))) {
     type.remove_prefix(1);
   }
-  return lower(type);
+  return asciiLower(type);
 }
 
 // Decides the manifest's media type from the transport header, the body's own claim and, for
@@ -201,13 +195,13 @@ std::string resolveMediaType(const json& document, std::string_view contentType)
           "\"), no mediaType, neither manifests nor config");
 }
 
-std::optional<Platform> parseEntryPlatform(const json& entry, const std::string& path) {
+std::optional<image::Platform> parseEntryPlatform(const json& entry, const std::string& path) {
   const json* platform = optionalObject(entry, "platform", path + ".");
   if (platform == nullptr) {
     return std::nullopt;
   }
   const std::string prefix = path + ".platform.";
-  Platform result;
+  image::Platform result;
   result.os = requiredString(*platform, "os", prefix);
   result.architecture = requiredString(*platform, "architecture", prefix);
   result.variant = optionalString(*platform, "variant", prefix);
@@ -263,8 +257,8 @@ int variantNumber(const std::string& variant) {
 }
 
 // The platforms a host of `wanted` runs, best first (containerd's platforms.Only).
-std::vector<Platform> acceptablePlatforms(const Platform& wanted) {
-  std::vector<Platform> accepted{wanted};
+std::vector<image::Platform> acceptablePlatforms(const image::Platform& wanted) {
+  std::vector<image::Platform> accepted{wanted};
   int lowest = 0;
   if (wanted.architecture == "arm") {
     lowest = 5;
@@ -275,14 +269,14 @@ std::vector<Platform> acceptablePlatforms(const Platform& wanted) {
   }
   const int number = wanted.variant.empty() && lowest == 1 ? 1 : variantNumber(wanted.variant);
   for (int n = number - 1; lowest > 0 && n >= lowest; --n) {
-    Platform older = wanted;
+    image::Platform older = wanted;
     older.variant = wanted.architecture == "amd64" && n == 1 ? "" : "v" + std::to_string(n);
     accepted.push_back(older);
   }
   return accepted;
 }
 
-bool samePlatform(const Platform& a, const Platform& b) {
+bool samePlatform(const image::Platform& a, const image::Platform& b) {
   return a.os == b.os && a.architecture == b.architecture && a.variant == b.variant;
 }
 
@@ -303,8 +297,9 @@ ParsedManifest parseManifest(std::string_view body, std::string_view contentType
   return parseImageManifest(document, std::move(mediaType));
 }
 
-Platform normalizePlatform(const Platform& platform) {
-  Platform normal{lower(platform.os), lower(platform.architecture), lower(platform.variant)};
+image::Platform normalizePlatform(const image::Platform& platform) {
+  image::Platform normal{asciiLower(platform.os), asciiLower(platform.architecture),
+                         asciiLower(platform.variant)};
   if (normal.os == "macos") {
     normal.os = "darwin";
   }
@@ -334,8 +329,8 @@ Platform normalizePlatform(const Platform& platform) {
   return normal;
 }
 
-const IndexEntry& selectPlatform(const ImageIndex& index, const Platform& wanted) {
-  for (const Platform& candidate : acceptablePlatforms(normalizePlatform(wanted))) {
+const IndexEntry& selectPlatform(const ImageIndex& index, const image::Platform& wanted) {
+  for (const image::Platform& candidate : acceptablePlatforms(normalizePlatform(wanted))) {
     for (const IndexEntry& entry : index.manifests) {
       if (entry.platform && samePlatform(normalizePlatform(*entry.platform), candidate)) {
         return entry;
@@ -361,9 +356,9 @@ const IndexEntry& selectPlatform(const ImageIndex& index, const Platform& wanted
                        " (available: " + (list.empty() ? "none" : list) + ")");
 }
 
-ImageConfig parseImageConfig(std::string_view body) {
+image::ImageConfig parseImageConfig(std::string_view body) {
   const json document = parseJson(body, "image config", kMaxConfigBytes);
-  ImageConfig config;
+  image::ImageConfig config;
   config.os = optionalString(document, "os", "image config ");
   config.architecture = optionalString(document, "architecture", "image config ");
   if (const json* runtime = optionalObject(document, "config", "image config ")) {

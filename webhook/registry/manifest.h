@@ -35,8 +35,8 @@ inline constexpr std::size_t kMaxIndexEntries = 1000;
 std::string manifestAcceptHeader();
 
 struct IndexEntry {
-  Descriptor descriptor;
-  std::optional<Platform> platform;  ///< Absent when the entry has no platform object.
+  image::Descriptor descriptor;
+  std::optional<image::Platform> platform;  ///< Absent when the entry has no platform object.
 };
 
 /// An OCI image index or Docker manifest list.
@@ -48,8 +48,8 @@ struct ImageIndex {
 /// An OCI image manifest or Docker schema 2 manifest.
 struct ImageManifest {
   std::string mediaType;
-  Descriptor config;
-  std::vector<Descriptor> layers;
+  image::Descriptor config;
+  std::vector<image::Descriptor> layers;
 };
 
 using ParsedManifest = std::variant<ImageIndex, ImageManifest>;
@@ -66,14 +66,14 @@ ParsedManifest parseManifest(std::string_view body, std::string_view contentType
 /// v7 on arm; on arm and amd64 an older variant is accepted when the wanted one is absent (an
 /// arm/v7 host runs arm/v6 images, an amd64/v3 host runs amd64 = v1). Throws
 /// FetchError(kNoMatchingPlatform) listing the platforms the index has.
-const IndexEntry& selectPlatform(const ImageIndex& index, const Platform& wanted);
+const IndexEntry& selectPlatform(const ImageIndex& index, const image::Platform& wanted);
 
 /// Canonical form used for matching: lowercase, architecture aliases resolved, default variants
 /// filled in (arm64 → v8, arm → v7) and amd64's "v1" dropped.
-Platform normalizePlatform(const Platform& platform);
+image::Platform normalizePlatform(const image::Platform& platform);
 
 /// Parses an OCI image config or Docker container config blob. Throws FetchError(kInvalidContent)
 /// naming the offending field.
-ImageConfig parseImageConfig(std::string_view body);
+image::ImageConfig parseImageConfig(std::string_view body);
 
 }  // namespace imagegate::registry

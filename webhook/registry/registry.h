@@ -1,66 +1,15 @@
 #pragma once
 
-#include <cstdint>
-#include <map>
 #include <memory>
-#include <optional>
 #include <string>
-#include <vector>
 
 #include "common/deadline.h"
 #include "common/error.h"
-#include "registry/image_ref.h"
+#include "image/image_facts.h"
 
-// The OCI distribution client's interface: what imagegate knows about an image without running
-// it. Implementations: DistributionRegistry (real HTTPS registries) and, later, a caching
-// decorator keyed by digest.
+// The OCI distribution client's interface: how image facts are fetched. Implementations:
+// DistributionRegistry (real HTTPS registries) and CachingRegistry (a decorator keyed by digest).
 namespace imagegate::registry {
-
-/// os/architecture[/variant], e.g. linux/amd64, linux/arm64/v8.
-struct Platform {
-  std::string os = "linux";
-  std::string architecture = "amd64";
-  std::string variant;
-
-  /// Parses "os/arch[/variant]"; throws Error with the accepted forms on anything else.
-  static Platform parse(const std::string& text);
-  std::string str() const;
-};
-
-struct Descriptor {
-  std::string mediaType;
-  std::string digest;
-  std::uint64_t size = 0;
-};
-
-/// The parts of an image config blob (OCI image config / Docker container config) rules use.
-struct ImageConfig {
-  std::string user;  ///< config.User as written: "", "root", "0", "65532:65532", "app".
-  std::vector<std::string> env;
-  std::vector<std::string> entrypoint;
-  std::vector<std::string> cmd;
-  std::string workingDir;
-  std::vector<std::string> exposedPorts;
-  std::map<std::string, std::string> labels;
-  std::vector<std::string> diffIds;  ///< rootfs.diff_ids
-  std::size_t historyEntries = 0;
-  std::string os;
-  std::string architecture;
-};
-
-/// Everything fetched for one image on one platform.
-struct ImageFacts {
-  ImageRef ref;
-  std::string manifestDigest;  ///< Digest of the platform manifest (not of the index).
-  std::string manifestMediaType;
-  Platform platform;
-  Descriptor config;
-  std::vector<Descriptor> layers;
-  ImageConfig imageConfig;
-
-  /// Sum of the layer sizes in the manifest (compressed bytes).
-  std::uint64_t compressedSize() const;
-};
 
 /// Why facts could not be had. The message names the image and the registry and never contains
 /// credentials.
@@ -91,8 +40,8 @@ class Registry {
 
   /// Resolves `ref` (an index resolves to the manifest for `platform`), fetches and verifies the
   /// manifest and the config blob. Throws FetchError.
-  virtual ImageFacts fetchFacts(const ImageRef& ref, const Platform& platform,
-                                Deadline deadline) = 0;
+  virtual image::ImageFacts fetchFacts(const image::ImageRef& ref, const image::Platform& platform,
+                                       Deadline deadline) = 0;
 };
 
 using RegistryPtr = std::shared_ptr<Registry>;

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "common/duration.h"
+#include "common/text.h"
 
 namespace imagegate::registry {
 namespace {
@@ -88,12 +89,6 @@ class Reader {
   std::string baseDir_;
 };
 
-std::string lower(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
-}
-
 bool isHostPort(const std::string& host) {
   return !host.empty() && host.size() <= 255 &&
          std::all_of(host.begin(), host.end(), [](unsigned char c) {
@@ -120,7 +115,7 @@ RegistryHostConfig readHost(const Reader& reader, const YAML::Node& node) {
   if (!node["host"]) {
     reader.fail(node.Mark(), "registries entry has no host");
   }
-  host.host = lower(reader.scalar(node["host"], "host"));
+  host.host = asciiLower(reader.scalar(node["host"], "host"));
   if (!isHostPort(host.host)) {
     reader.fail(node["host"].Mark(), "host \"" + host.host +
                                          "\" must be host[:port] as in image references, without "
@@ -158,7 +153,7 @@ void readRoot(const Reader& reader, const YAML::Node& root, RegistryConfig& conf
                    "the registry config");
   if (const YAML::Node platform = root["platform"]) {
     try {
-      config.platform = Platform::parse(reader.scalar(platform, "platform"));
+      config.platform = image::Platform::parse(reader.scalar(platform, "platform"));
     } catch (const Error& e) {
       reader.fail(platform.Mark(), e.what());
     }
@@ -177,7 +172,7 @@ void readRoot(const Reader& reader, const YAML::Node& root, RegistryConfig& conf
 }  // namespace
 
 const RegistryHostConfig* RegistryConfig::find(std::string_view host) const {
-  const std::string wanted = lower(std::string(host));
+  const std::string wanted = asciiLower(std::string(host));
   for (const RegistryHostConfig& entry : registries) {
     if (entry.host == wanted) {
       return &entry;

@@ -25,7 +25,7 @@ struct RegistryHostConfig {
 };
 
 struct RegistryConfig {
-  Platform platform;         ///< linux/amd64 unless configured.
+  image::Platform platform;  ///< linux/amd64 unless configured.
   std::string dockerConfig;  ///< Path of a Docker config.json; empty for anonymous access.
   std::chrono::milliseconds connectTimeout{2000};
   std::chrono::milliseconds requestTimeout{5000};

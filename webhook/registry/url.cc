@@ -4,15 +4,10 @@
 #include <cctype>
 #include <string>
 
+#include "common/text.h"
+
 namespace imagegate::registry {
 namespace {
-
-std::string toLower(std::string_view text) {
-  std::string lower(text);
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return lower;
-}
 
 bool isPort(std::string_view text) {
   if (text.empty() || text.size() > 5 ||
@@ -62,7 +57,7 @@ bool splitAuthority(std::string_view authority, std::string& host, std::string& 
   if (!portPart.empty() && !isPort(portPart)) {
     return false;
   }
-  host = toLower(hostPart);
+  host = asciiLower(hostPart);
   port = std::string(portPart);
   return true;
 }
@@ -103,7 +98,7 @@ std::optional<Url> parseUrl(std::string_view text) {
     return std::nullopt;
   }
   Url url;
-  url.scheme = toLower(text.substr(0, schemeEnd));
+  url.scheme = asciiLower(text.substr(0, schemeEnd));
   if (url.scheme != "http" && url.scheme != "https") {
     return std::nullopt;
   }

@@ -161,7 +161,7 @@ ReviewOutcome answer(const admission::ReviewEnvelope& envelope, const std::strin
 /// The facts of `image` once `future` has them, or why not, waiting no longer than `deadline`.
 /// A fetch still running then is reported as timed out and finishes in the background, bounded
 /// by its own deadline.
-policy::ImageLookup awaitLookup(const std::string& image, std::future<registry::ImageFacts>& future,
+policy::ImageLookup awaitLookup(const std::string& image, std::future<image::ImageFacts>& future,
                                 Deadline deadline) {
   policy::ImageLookup lookup;
   if (future.wait_until(deadline.at()) != std::future_status::ready) {
@@ -228,9 +228,9 @@ std::variant<ReviewOutcome, AdmissionService::Pending> AdmissionService::decode(
 void AdmissionService::lookUpKnownFacts(Pending& pending) const {
   if (!options_.registry) return;
   for (const std::string& image : policy::imagesNeedingFacts(*policies_, pending.request)) {
-    registry::ImageRef ref;
+    image::ImageRef ref;
     try {
-      ref = registry::parseImageRef(image);
+      ref = image::parseImageRef(image);
     } catch (const Error& e) {
       pending.facts[image].error = e.what();
       continue;
@@ -244,8 +244,7 @@ void AdmissionService::lookUpKnownFacts(Pending& pending) const {
   }
 }
 
-std::optional<registry::ImageFacts> AdmissionService::cachedFacts(
-    const registry::ImageRef& ref) const {
+std::optional<image::ImageFacts> AdmissionService::cachedFacts(const image::ImageRef& ref) const {
   if (!options_.cache) return std::nullopt;
   return options_.cache->cached(ref, options_.platform);
 }
@@ -263,7 +262,7 @@ ReviewOutcome AdmissionService::finish(const Pending& pending) const {
 void AdmissionService::fetchMissing(Pending& pending, Deadline deadline) const {
   if (pending.toFetch.empty()) return;
   const Deadline fetchDeadline(deadline.at() - options_.answerMargin);
-  std::map<std::string, std::future<registry::ImageFacts>> fetching;
+  std::map<std::string, std::future<image::ImageFacts>> fetching;
   for (const auto& [image, ref] : pending.toFetch) {
     fetching.emplace(image, fetches_->submit(ref, fetchDeadline));
   }

@@ -33,7 +33,7 @@ struct ServiceOptions {
   /// Facts already known, looked up on the calling thread before any fetch is queued; usually
   /// the registry itself (a CachingRegistry). Null: every image is fetched through the registry.
   cache::FactsCachePtr cache;
-  registry::Platform platform;    ///< Platform picked from multi-arch image indexes.
+  image::Platform platform;       ///< Platform picked from multi-arch image indexes.
   std::size_t fetchThreads = 16;  ///< Images fetched at once, across all reviews.
   /// Images fetched at once from one registry host: a host that never answers holds no more
   /// fetch threads than this.
@@ -90,7 +90,7 @@ class AdmissionService {
     admission::ReviewEnvelope envelope;
     admission::AdmissionRequest request;
     policy::ImageFactsMap facts;  ///< From the cache, or why an image cannot be fetched.
-    std::map<std::string, registry::ImageRef> toFetch;  ///< Images needing a registry.
+    std::map<std::string, image::ImageRef> toFetch;  ///< Images needing a registry.
   };
 
   /// An immediate answer (bad input), or a request to evaluate with what the cache knows.
@@ -100,7 +100,7 @@ class AdmissionService {
   /// Fetches pending.toFetch in parallel, within `deadline`.
   void fetchMissing(Pending& pending, Deadline deadline) const;
   ReviewOutcome finish(const Pending& pending) const;
-  std::optional<registry::ImageFacts> cachedFacts(const registry::ImageRef& ref) const;
+  std::optional<image::ImageFacts> cachedFacts(const image::ImageRef& ref) const;
   std::vector<std::string> joinUntil(std::optional<SteadyClock::time_point> until);
 
   std::shared_ptr<const policy::PolicySet> policies_;

@@ -37,7 +37,7 @@ struct FetchLimits {
 
 class FetchScheduler {
  public:
-  FetchScheduler(registry::RegistryPtr registry, registry::Platform platform, FetchLimits limits);
+  FetchScheduler(registry::RegistryPtr registry, image::Platform platform, FetchLimits limits);
   /// Drops what is queued and waits for the fetches running.
   ~FetchScheduler();
 
@@ -47,7 +47,7 @@ class FetchScheduler {
   /// The facts of `ref`, fetched within `deadline`; a FetchError when the fetch fails, when its
   /// host failed recently (without asking it), when the deadline passes in the queue, or at
   /// shutdown.
-  std::future<registry::ImageFacts> submit(const registry::ImageRef& ref, Deadline deadline);
+  std::future<image::ImageFacts> submit(const image::ImageRef& ref, Deadline deadline);
 
   /// Refuses further fetches and fails the queued ones; fetches running go on.
   void stop();
@@ -58,9 +58,9 @@ class FetchScheduler {
 
  private:
   struct Job {
-    registry::ImageRef ref;
+    image::ImageRef ref;
     Deadline deadline;
-    std::promise<registry::ImageFacts> promise;
+    std::promise<image::ImageFacts> promise;
   };
   struct Failure {
     registry::FetchError::Kind kind;
@@ -77,7 +77,7 @@ class FetchScheduler {
     SteadyClock::time_point started;
   };
   struct Outcome {
-    std::optional<registry::ImageFacts> facts;
+    std::optional<image::ImageFacts> facts;
     std::exception_ptr error;
     std::optional<Failure> hostFailure;  ///< Set when the error says the host is in trouble.
   };
@@ -93,14 +93,14 @@ class FetchScheduler {
   void dropExpired(Host& host);
   void remember(Host& host, Failure failure);
   /// The error for fetching `ref` while its host's failure is remembered.
-  std::optional<registry::FetchError> recentFailure(const registry::ImageRef& ref,
+  std::optional<registry::FetchError> recentFailure(const image::ImageRef& ref,
                                                     const Host& host) const;
   bool remembersFailure(const Host& host) const;
   void forgetIfIdle(Hosts::iterator host);
   void forgetFadedFailures();
 
   const registry::RegistryPtr registry_;
-  const registry::Platform platform_;
+  const image::Platform platform_;
   const FetchLimits limits_;
   mutable std::mutex mutex_;
   std::condition_variable workAvailable_;
@@ -138,15 +138,15 @@ inline std::string secondsText(SteadyClock::duration duration) {
   return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + " s";
 }
 
-inline std::future<registry::ImageFacts> failedFuture(const registry::FetchError& error) {
-  std::promise<registry::ImageFacts> promise;
+inline std::future<image::ImageFacts> failedFuture(const registry::FetchError& error) {
+  std::promise<image::ImageFacts> promise;
   promise.set_exception(std::make_exception_ptr(error));
   return promise.get_future();
 }
 
 }  // namespace fetch_detail
 
-inline FetchScheduler::FetchScheduler(registry::RegistryPtr registry, registry::Platform platform,
+inline FetchScheduler::FetchScheduler(registry::RegistryPtr registry, image::Platform platform,
                                       FetchLimits limits)
     : registry_(std::move(registry)), platform_(std::move(platform)), limits_(limits) {
   const std::size_t threads = std::max<std::size_t>(1, limits_.threads);
@@ -158,8 +158,8 @@ inline FetchScheduler::~FetchScheduler() {
   for (std::thread& thread : threads_) thread.join();
 }
 
-inline std::future<registry::ImageFacts> FetchScheduler::submit(const registry::ImageRef& ref,
-                                                                Deadline deadline) {
+inline std::future<image::ImageFacts> FetchScheduler::submit(const image::ImageRef& ref,
+                                                             Deadline deadline) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (stopping_) {
     return fetch_detail::failedFuture(registry::FetchError(
@@ -168,7 +168,7 @@ inline std::future<registry::ImageFacts> FetchScheduler::submit(const registry::
   Host& host = hosts_[ref.registry];
   if (auto failure = recentFailure(ref, host)) return fetch_detail::failedFuture(*failure);
   host.queue.push_back(Job{ref, deadline, {}});
-  std::future<registry::ImageFacts> facts = host.queue.back().promise.get_future();
+  std::future<image::ImageFacts> facts = host.queue.back().promise.get_future();
   workAvailable_.notify_one();
   return facts;
 }
@@ -304,8 +304,8 @@ inline void FetchScheduler::remember(Host& host, Failure failure) {
   forgetFadedFailures();
 }
 
-inline std::optional<registry::FetchError> FetchScheduler::recentFailure(
-    const registry::ImageRef& ref, const Host& host) const {
+inline std::optional<registry::FetchError> FetchScheduler::recentFailure(const image::ImageRef& ref,
+                                                                         const Host& host) const {
   if (!remembersFailure(host)) return std::nullopt;
   const auto age = SteadyClock::now() - host.failure->at;
   // The image comes first: a warning is cut short, and the reason may name another image.

@@ -143,8 +143,8 @@ TEST(RunAsNonRoot, ContainerUidOverridesPodUid) {
 /// Registry facts for `image` with config USER `user` and the given compressed layer sizes.
 ImageFactsMap factsFor(const std::string& image, const std::string& user,
                        std::vector<std::uint64_t> layerSizes = {100}) {
-  registry::ImageFacts facts;
-  facts.ref = registry::parseImageRef(image);
+  image::ImageFacts facts;
+  facts.ref = image::parseImageRef(image);
   facts.manifestDigest = kDigest;
   facts.imageConfig.user = user;
   for (std::uint64_t size : layerSizes) facts.layers.push_back({"", kDigest, size});
@@ -282,7 +282,7 @@ TEST(EvaluateImage, RunsOnlyImageLevelRulesOfSelectingPolicies) {
   const auto facts = factsFor("ghcr.io/acme/app:1", "root", {50});
   const auto lookup = facts.begin()->second;
   const auto results =
-      evaluateImage(PolicySet{{policy}}, registry::parseImageRef("ghcr.io/acme/app:1"), lookup);
+      evaluateImage(PolicySet{{policy}}, image::parseImageRef("ghcr.io/acme/app:1"), lookup);
   ASSERT_EQ(results.size(), 3u);
   EXPECT_EQ(results[0].rule, "user");
   EXPECT_EQ(results[0].status, RuleStatus::kFail);
@@ -290,7 +290,7 @@ TEST(EvaluateImage, RunsOnlyImageLevelRulesOfSelectingPolicies) {
   EXPECT_EQ(results[1].status, RuleStatus::kPass);
   EXPECT_EQ(results[2].rule, "size");
   EXPECT_EQ(results[2].status, RuleStatus::kFail);
-  EXPECT_THAT(evaluateImage(PolicySet{{policy}}, registry::parseImageRef("nginx:1"), lookup),
+  EXPECT_THAT(evaluateImage(PolicySet{{policy}}, image::parseImageRef("nginx:1"), lookup),
               IsEmpty());
 }
 

@@ -131,14 +131,14 @@ admission::AdmissionRequest requestFor(const YAML::Node& doc) {
 }
 
 /// What the registry answers for `image`: `facts`, `fetchError`, or nothing was fetched.
-std::optional<ImageLookup> lookupFor(const YAML::Node& doc, const registry::ImageRef& image) {
+std::optional<ImageLookup> lookupFor(const YAML::Node& doc, const image::ImageRef& image) {
   ImageLookup lookup;
   if (doc["fetchError"]) {
     lookup.error = doc["fetchError"].as<std::string>();
     return lookup;
   }
   if (!doc["facts"]) return std::nullopt;
-  registry::ImageFacts facts;
+  image::ImageFacts facts;
   facts.ref = image;
   facts.imageConfig.user = doc["facts"]["user"].as<std::string>("1000");
   for (const auto& size : doc["facts"]["layers"]) {
@@ -152,9 +152,9 @@ ImageFactsMap factsFor(const YAML::Node& doc, const admission::AdmissionRequest&
   ImageFactsMap facts;
   for (const admission::Container& container : request.object->podSpec->containers) {
     try {
-      const registry::ImageRef image = registry::parseImageRef(container.image);
+      const image::ImageRef image = image::parseImageRef(container.image);
       if (auto lookup = lookupFor(doc, image)) facts[image.str()] = std::move(*lookup);
-    } catch (const registry::InvalidReference&) {
+    } catch (const image::InvalidReference&) {
       // The rule reports it; there is nothing to fetch.
     }
   }
@@ -164,7 +164,7 @@ ImageFactsMap factsFor(const YAML::Node& doc, const admission::AdmissionRequest&
 std::vector<RuleResult> resultsFor(const Fixture& fixture, const YAML::Node& doc) {
   const PolicySet policies = policyFor(fixture, doc);
   if (doc["image"]) {
-    const auto image = registry::parseImageRef(doc["image"].as<std::string>());
+    const auto image = image::parseImageRef(doc["image"].as<std::string>());
     return evaluateImage(policies, image, lookupFor(doc, image).value_or(ImageLookup{}));
   }
   const admission::AdmissionRequest request = requestFor(doc);

@@ -78,7 +78,7 @@ class RunAsNonRoot final : public RuleCheck {
     if (uid.value) return *uid.value != 0 ? pass() : runsAsRoot(target.pod, uid.fromPod);
     const auto why = userLeftToImage(target);
     if (!why) return pass();
-    return withFacts(target, [&](const registry::ImageFacts& facts) {
+    return withFacts(target, [&](const image::ImageFacts& facts) {
       return judgeImageUser(facts.imageConfig.user, *why, target);
     });
   }

@@ -49,7 +49,7 @@ class MaxImageSize final : public RuleCheck {
   FactNeeds needs(const Target&) const override { return {.layerSizes = true}; }
 
   Finding check(const Target& target) const override {
-    return withFacts(target, [&](const registry::ImageFacts& facts) {
+    return withFacts(target, [&](const image::ImageFacts& facts) {
       const std::uint64_t size = facts.compressedSize();
       if (size <= compressedBytes_) return pass();
       return fail("image " + describeImage(*target.subject) + " is " + humanBytes(size) +

@@ -1,12 +1,13 @@
 // Rules on the image reference alone: where the image comes from and how it is pinned.
 
 #include "common/glob.h"
+#include "image/reference_glob.h"
 #include "policy/rules/rule_support.h"
 
 namespace imagegate::policy {
 namespace {
 
-using registry::ImageRef;
+using image::ImageRef;
 
 std::vector<std::string> readRegistryPatterns(const Fields& rule, std::string_view key,
                                               std::string_view emptyMeans) {
@@ -28,7 +29,7 @@ class AllowedRegistries final : public RuleCheck {
 
   Finding check(const Target& target) const override {
     return withImage(target, [&](const ImageRef& image) {
-      if (anyMatches(patterns_, image.str(), imageGlobMatch)) return pass();
+      if (anyMatches(patterns_, image.str(), image::imageGlobMatch)) return pass();
       return fail("image " + describeImage(*target.subject) +
                       " is not from an allowed registry (allowed: " + joinPatterns(patterns_) + ")",
                   "change image to a reference matching one of: " + joinPatterns(patterns_));
@@ -52,7 +53,7 @@ class DisallowedRegistries final : public RuleCheck {
     return withImage(target, [&](const ImageRef& image) {
       const std::string reference = image.str();
       const auto hit = std::find_if(patterns_.begin(), patterns_.end(), [&](const std::string& p) {
-        return imageGlobMatch(p, reference);
+        return image::imageGlobMatch(p, reference);
       });
       if (hit == patterns_.end()) return pass();
       return fail("image " + describeImage(*target.subject) +

@@ -12,7 +12,7 @@ Finding unresolved(const Target& target, const std::string& why) {
 }
 
 Finding withImage(const Target& target,
-                  const std::function<Finding(const registry::ImageRef&)>& rule) {
+                  const std::function<Finding(const image::ImageRef&)>& rule) {
   const Subject& subject = *target.subject;
   if (!subject.image) {
     return {RuleStatus::kError, subject.imageProblem,
@@ -22,8 +22,8 @@ Finding withImage(const Target& target,
 }
 
 Finding withFacts(const Target& target,
-                  const std::function<Finding(const registry::ImageFacts&)>& rule) {
-  return withImage(target, [&](const registry::ImageRef& image) {
+                  const std::function<Finding(const image::ImageFacts&)>& rule) {
+  return withImage(target, [&](const image::ImageRef& image) {
     const ImageLookup* lookup = target.subject->lookup;
     if (lookup == nullptr) {
       return unresolved(target, "no registry facts were fetched for " + image.str());

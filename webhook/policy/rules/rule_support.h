@@ -9,10 +9,10 @@
 #include <vector>
 
 #include "admission/review.h"
+#include "image/image_ref.h"
 #include "policy/evaluator.h"
 #include "policy/fields.h"
 #include "policy/rule.h"
-#include "registry/image_ref.h"
 
 // What the rule families under rules/ and the evaluator share; internal to the policy module.
 namespace imagegate::policy {
@@ -20,7 +20,7 @@ namespace imagegate::policy {
 /// A container with its image parsed once for all policies and rules.
 struct Subject {
   const admission::Container* container = nullptr;
-  std::optional<registry::ImageRef> image;
+  std::optional<image::ImageRef> image;
   std::string imageProblem;             ///< InvalidReference message when `image` is unset.
   const ImageLookup* lookup = nullptr;  ///< Registry facts, when they were fetched.
 };
@@ -49,12 +49,11 @@ inline Finding fail(std::string message, std::string remediation) {
 Finding unresolved(const Target& target, const std::string& why);
 
 /// Runs `rule` on the parsed image, or reports that the image cannot be judged.
-Finding withImage(const Target& target,
-                  const std::function<Finding(const registry::ImageRef&)>& rule);
+Finding withImage(const Target& target, const std::function<Finding(const image::ImageRef&)>& rule);
 
 /// Runs `rule` on the image's registry facts, or applies onFetchError when there are none.
 Finding withFacts(const Target& target,
-                  const std::function<Finding(const registry::ImageFacts&)>& rule);
+                  const std::function<Finding(const image::ImageFacts&)>& rule);
 
 /// A field of the pod spec as a path in the reviewed object, e.g. spec.template.spec.hostPID.
 std::string podField(const admission::PodSpec& pod, std::string_view field);

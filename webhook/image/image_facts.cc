@@ -1,9 +1,11 @@
-#include "registry/registry.h"
+#include "image/image_facts.h"
 
 #include <algorithm>
 #include <numeric>
 
-namespace imagegate::registry {
+#include "common/error.h"
+
+namespace imagegate::image {
 namespace {
 
 // Platform components are short lowercase identifiers ("linux", "arm64", "v8"); rejecting
@@ -65,4 +67,4 @@ std::uint64_t ImageFacts::compressedSize() const {
       [](std::uint64_t sum, const Descriptor& layer) { return sum + layer.size; });
 }
 
-}  // namespace imagegate::registry
+}  // namespace imagegate::image

@@ -5,15 +5,16 @@
 
 #include "common/error.h"
 
-namespace imagegate::registry {
+namespace imagegate::image {
 
 /// A container image reference normalized as Docker does it:
-///   "nginx"                 -> docker.io/library/nginx:latest (tag implied)
-///   "acme/app:1"            -> docker.io/acme/app:1
-///   "index.docker.io/x/y"   -> docker.io/x/y:latest
-///   "host:5000/x"           -> registry "host:5000", repository "x", tag latest (a port, not a
-///   tag) "ghcr.io/a/b@sha256:.." -> digest set, tag empty "a/b:1@sha256:.."       -> both set; the
-///   digest is what gets pulled.
+///
+///     "nginx"                  -> docker.io/library/nginx:latest (tag implied)
+///     "acme/app:1"             -> docker.io/acme/app:1
+///     "index.docker.io/x/y"    -> docker.io/x/y:latest
+///     "host:5000/x"            -> registry "host:5000" (a port, not a tag), tag latest
+///     "ghcr.io/a/b@sha256:.."  -> digest set, tag empty
+///     "a/b:1@sha256:.."        -> both set; the digest is what gets pulled
 struct ImageRef {
   std::string registry;     ///< "docker.io", "ghcr.io", "localhost:5000".
   std::string repository;   ///< "library/nginx".
@@ -37,4 +38,4 @@ class InvalidReference : public Error {
 /// other than sha256 and sha512, empty, too long).
 ImageRef parseImageRef(std::string_view reference);
 
-}  // namespace imagegate::registry
+}  // namespace imagegate::image

@@ -3,9 +3,9 @@
 
 #include <string>
 
-#include "registry/image_ref.h"
+#include "image/image_ref.h"
 
-namespace imagegate::registry {
+namespace imagegate::image {
 namespace {
 
 using ::testing::HasSubstr;
@@ -194,4 +194,4 @@ TEST(ParseImageRef, MessagesQuoteTheInput) {
 }
 
 }  // namespace
-}  // namespace imagegate::registry
+}  // namespace imagegate::image

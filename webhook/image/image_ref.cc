@@ -1,4 +1,5 @@
-#include "registry/image_ref.h"
+#include "image/image_ref.h"
+#include "common/text.h"
 
 #include <algorithm>
 #include <cctype>
@@ -6,7 +7,7 @@
 
 // Mirrors github.com/distribution/reference (ParseNormalizedNamed): the same grammar and the same
 // Docker Hub defaults, so the reference we judge is the one the container runtime will pull.
-namespace imagegate::registry {
+namespace imagegate::image {
 namespace {
 
 constexpr std::string_view kDefaultRegistry = "docker.io";
@@ -19,7 +20,6 @@ constexpr std::size_t kMaxTagLength = 128;
   throw InvalidReference("invalid image reference \"" + std::string(input) + "\": " + why);
 }
 
-bool isLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 bool isAlnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
 bool isDigit(char c) { return c >= '0' && c <= '9'; }
 bool isLowerHex(char c) { return isDigit(c) || (c >= 'a' && c <= 'f'); }
@@ -231,4 +231,4 @@ ImageRef parseImageRef(std::string_view reference) {
   return ref;
 }
 
-}  // namespace imagegate::registry
+}  // namespace imagegate::image
