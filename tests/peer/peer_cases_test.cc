@@ -595,7 +595,7 @@ CaseRun runCase(const PeerCase& peerCase) {
     if (peerCase.mocked.compressedSize > 0) {
       auto registry = std::make_shared<testutil::FakeRegistry>();
       registry->answerEveryImage(std::string(peerCase.mocked.user), peerCase.mocked.compressedSize);
-      options.registry = registry;
+      options.facts.registry = registry;
     }
     const service::AdmissionService service(loadPolicy(peerCase.policyFile), std::move(options));
     const auto outcome = service.review(run.body, Deadline::after(10s));

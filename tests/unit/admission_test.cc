@@ -46,6 +46,16 @@ std::string problemOf(const std::string& body) {
   return malformed == nullptr ? "" : malformed->problem;
 }
 
+// Policies match on the request's namespace; a namespaced create may leave it to the object.
+TEST(DecodeReview, NamespaceFallsBackToTheObjects) {
+  json request = podRequest(json::object());
+  request.erase("namespace");
+  request["object"]["metadata"]["namespace"] = "team-a";
+  EXPECT_EQ(requestOf(decodeReview(review(request).dump())).namespaceName, "team-a");
+  request["namespace"] = "team-b";  // the request's own comes first
+  EXPECT_EQ(requestOf(decodeReview(review(request).dump())).namespaceName, "team-b");
+}
+
 TEST(DecodeReview, PodWithAllContainerKinds) {
   const DecodedReview decoded = decodeReview(readData("pod-deny.json"));
   const AdmissionRequest& request = requestOf(decoded);

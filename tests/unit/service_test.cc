@@ -213,7 +213,7 @@ AdmissionService serviceWithRegistry(std::vector<policy::Policy> policies,
   auto set = std::make_shared<policy::PolicySet>();
   set->policies = std::move(policies);
   ServiceOptions options;
-  options.registry = std::move(registry);
+  options.facts.registry = std::move(registry);
   options.answerMargin = std::chrono::milliseconds(0);
   return AdmissionService(set, std::move(options));
 }
@@ -269,8 +269,8 @@ TEST(AdmissionServiceImageFacts, ContainersOfOnePodAreFetchedConcurrently) {
   set->policies = {
       makePolicy("prod", policy::Action::kEnforce, {rule("non-root", "runAsNonRoot: {}")})};
   ServiceOptions options;
-  options.registry = fake;
-  options.fetchesPerRegistry = 10;  // all on one host, which the default limit would hold to 4
+  options.facts.registry = fake;
+  options.facts.perRegistry = 10;  // all on one host, which the default limit would hold to 4
   AdmissionService service(set, std::move(options));
   const auto outcome = service.review(podReview(openPod(images)).dump(), kDeadline);
   EXPECT_TRUE(outcome.allowed) << outcome.reply.body;
@@ -513,10 +513,10 @@ TEST(AdmissionServiceCache, ACachedImageIsAnsweredInlineWhileEveryFetchThreadIsB
   fake->holdUntilReleased("hang.example");
   auto caching = std::make_shared<cache::CachingRegistry>(fake, cache::CacheOptions{});
   ServiceOptions options;
-  options.registry = caching;
-  options.cache = caching;
-  options.fetchThreads = 2;
-  options.fetchesPerRegistry = 2;
+  options.facts.registry = caching;
+  options.facts.cache = caching;
+  options.facts.threads = 2;
+  options.facts.perRegistry = 2;
   auto service = serviceWithOptions(options);
   testutil::ReleaseOnExit release(*fake);
   ASSERT_TRUE(service.review(podOf({kPinnedImage}), Deadline::after(10s)).allowed);
@@ -542,8 +542,8 @@ TEST(AdmissionServiceCache, OnlyTheImagesNotCachedAreFetched) {
   fake->answerEveryImage("65532", 100);
   auto caching = std::make_shared<cache::CachingRegistry>(fake, cache::CacheOptions{});
   ServiceOptions options;
-  options.registry = caching;
-  options.cache = caching;
+  options.facts.registry = caching;
+  options.facts.cache = caching;
   auto service = serviceWithOptions(options);
   service.review(podOf({kPinnedImage}), Deadline::after(10s));
   auto answer =
@@ -558,8 +558,8 @@ TEST(AdmissionServiceFetchScheduling, ThePerRegistryLimitIsConfigurable) {
   fake->holdUntilReleased("hang.example");
   fake->answerEveryImage("65532", 100);
   ServiceOptions options;
-  options.registry = fake;
-  options.fetchesPerRegistry = 2;
+  options.facts.registry = fake;
+  options.facts.perRegistry = 2;
   auto service = serviceWithOptions(options);
   testutil::ReleaseOnExit release(*fake);
   auto hanging = startReview(service, podOf(imagesOn("hang.example", 6)), Deadline::after(30s));
@@ -575,8 +575,8 @@ TEST(AdmissionServiceFetchScheduling, NoFailureMemoryAsksTheRegistryEveryTime) {
   auto fake = std::make_shared<testutil::FakeRegistry>();
   fake->failHost("down.example", registry::FetchError::Kind::kUnreachable, "connection refused");
   ServiceOptions options;
-  options.registry = fake;
-  options.registryFailureMemory = 0ms;
+  options.facts.registry = fake;
+  options.facts.failureMemory = 0ms;
   auto service = serviceWithOptions(options);
   service.review(podOf({"down.example/acme/a:1"}), Deadline::after(10s));
   const auto second = service.review(podOf({"down.example/acme/b:1"}), Deadline::after(10s));
@@ -588,7 +588,7 @@ TEST(AdmissionServiceShutdown, JoinIsBoundedWhenAFetchIgnoresItsDeadline) {
   auto fake = std::make_shared<testutil::FakeRegistry>();
   fake->holdIgnoringDeadline("stuck.example");
   ServiceOptions options;
-  options.registry = fake;
+  options.facts.registry = fake;
   auto service = serviceWithOptions(options);
   testutil::ReleaseOnExit release(*fake);
   auto stuck = startReview(service, podOf({"stuck.example/acme/app:1"}), Deadline::after(100ms));
@@ -609,8 +609,8 @@ TEST(AdmissionServiceShutdown, JoinDropsQueuedFetchesAndTheirReviewsAnswerAtOnce
   fake->holdUntilReleased("slow.example");
   fake->answerEveryImage("65532", 100);
   ServiceOptions options;
-  options.registry = fake;
-  options.fetchesPerRegistry = 1;
+  options.facts.registry = fake;
+  options.facts.perRegistry = 1;
   auto service = serviceWithOptions(options);
   testutil::ReleaseOnExit release(*fake);
   auto running = startReview(service, podOf({"slow.example/acme/a:1"}), Deadline::after(30s));

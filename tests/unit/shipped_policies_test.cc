@@ -103,8 +103,13 @@ admission::AdmissionRequest decode(const json& body) {
   return std::get<admission::AdmissionRequest>(decoded.request);
 }
 
+std::vector<RuleResult> evaluateRequest(const PolicySet& set,
+                                        const admission::AdmissionRequest& request) {
+  return evaluate(set, *request.object, request.namespaceName);
+}
+
 std::vector<RuleResult> evaluateWith(const std::string& policyName, const json& body) {
-  return evaluate(PolicySet{{shippedPolicy(policyName)}}, decode(body));
+  return evaluateRequest(PolicySet{{shippedPolicy(policyName)}}, decode(body));
 }
 
 /// "rule" or "rule/container" for every result that did not pass.
@@ -128,14 +133,15 @@ TEST(ShippedPolicies, LoadWithTheDocumentedActions) {
 }
 
 TEST(ShippedPolicies, CompliantPodPassesEveryPolicy) {
-  const auto results = evaluate(shipped(), decode(podReview(compliantSpec())));
+  const auto results = evaluateRequest(shipped(), decode(podReview(compliantSpec())));
   // 5 baseline rules (1 pod-level) + 2 hardening + 1 deprecated, for 2 containers.
   EXPECT_EQ(results.size(), 4u * 2 + 1 + 2 * 2 + 1 * 2);
   EXPECT_THAT(failures(results), IsEmpty());
 }
 
 TEST(ShippedPolicies, CompliantDeploymentPassesEveryPolicy) {
-  EXPECT_THAT(failures(evaluate(shipped(), decode(deploymentReview(compliantSpec())))), IsEmpty());
+  EXPECT_THAT(failures(evaluateRequest(shipped(), decode(deploymentReview(compliantSpec())))),
+              IsEmpty());
 }
 
 TEST(ProductionBaseline, ViolatingPodFailsEachRuleWhereItIsBroken) {

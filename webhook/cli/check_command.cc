@@ -1,12 +1,11 @@
 #include <algorithm>
 #include <boost/program_options.hpp>
-#include <future>
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "cli/registry_setup.h"
+#include "cli/wiring.h"
 #include "common/error.h"
 #include "policy/evaluator.h"
 #include "policy/rule.h"
@@ -43,6 +42,7 @@ constexpr auto kCheckBudget = std::chrono::seconds(30);
 struct ImageReport {
   std::string written;
   image::ImageRef ref;
+  policy::ReviewPlan plan;
   policy::ImageLookup lookup;
   std::vector<RuleResult> results;
 };
@@ -107,23 +107,20 @@ void printJson(const std::vector<ImageReport>& reports) {
   std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
 }
 
-/// Fetches all images at once: a pipeline checking several images waits for the slowest only.
-void fetchAll(std::vector<ImageReport>& reports, registry::Registry& registry,
-              const image::Platform& platform) {
-  const Deadline deadline = Deadline::after(kCheckBudget);
-  std::vector<std::future<image::ImageFacts>> pending;
+/// Fetches every image named, whether or not a rule needs its facts (the report shows them), in
+/// parallel through the fetcher the webhook uses: a pipeline checking several images waits for
+/// the slowest only.
+policy::ImageFactsMap fetchAll(const std::vector<ImageReport>& reports,
+                               service::FactsFetcher& fetcher) {
+  policy::ReviewPlan wanted;
   for (const ImageReport& report : reports) {
-    pending.push_back(std::async(std::launch::async, [&registry, &report, &platform, deadline] {
-      return registry.fetchFacts(report.ref, platform, deadline);
-    }));
+    wanted.images[report.ref].config = true;
+    for (const auto& [image, needs] : report.plan.images) wanted.images[image] |= needs;
   }
-  for (std::size_t i = 0; i < reports.size(); ++i) {
-    try {
-      reports[i].lookup.facts = pending[i].get();
-    } catch (const std::exception& e) {
-      reports[i].lookup.error = e.what();
-    }
-  }
+  policy::ImageFactsMap facts;
+  const std::vector<image::ImageRef> toFetch = fetcher.lookUpKnown(wanted, facts);
+  fetcher.fetch(toFetch, Deadline::after(kCheckBudget), facts);
+  return facts;
 }
 
 struct CheckFlags {
@@ -140,27 +137,29 @@ int check(const CheckFlags& flags) {
     return kExitUsage;
   }
   std::vector<ImageReport> reports;
-  RegistrySetup setup;
-  image::Platform platform;
+  service::FetcherOptions fetcherOptions;
   try {
     for (const std::string& image : flags.images) {
-      reports.push_back({image, image::parseImageRef(image), {}, {}});
+      reports.push_back({image, image::parseImageRef(image), {}, {}, {}});
     }
-    setup = makeRegistry(flags.registryConfig);
-    platform =
-        flags.platform.empty() ? setup.config.platform : image::Platform::parse(flags.platform);
+    fetcherOptions = makeFetcherOptions(flags.registryConfig, flags.platform);
+    // The images are this command's own: no other review to shield from a slow registry.
+    fetcherOptions.perRegistry = fetcherOptions.threads;
   } catch (const Error& e) {
     std::cerr << "imagegate check: " << e.what() << "\n";
     return kExitUsage;
   }
   const auto policies = loadPoliciesOrReport(flags.policyPath);
   if (!policies) return kExitUsage;
+  for (ImageReport& report : reports) report.plan = policy::planImage(*policies, report.ref);
 
-  fetchAll(reports, *setup.registry, platform);
+  service::FactsFetcher fetcher(std::move(fetcherOptions));
+  policy::ImageFactsMap facts = fetchAll(reports, fetcher);
   bool fetchFailed = false;
   bool violated = false;
   for (ImageReport& report : reports) {
-    report.results = policy::evaluateImage(*policies, report.ref, report.lookup);
+    report.lookup = facts[report.ref];
+    report.results = policy::evaluate(report.plan, facts);
     fetchFailed = fetchFailed || !report.lookup.facts;
     for (const RuleResult& r : report.results) violated = violated || violates(r);
   }

@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
-#include "cli/registry_setup.h"
+#include "cli/wiring.h"
 #include "common/deadline.h"
 #include "common/error.h"
 #include "common/log.h"
@@ -84,9 +84,7 @@ int reviewCommand(const std::vector<std::string>& args) {
 
   service::ServiceOptions serviceOptions;
   try {
-    RegistrySetup setup = makeRegistry(vm["registry-config"].as<std::string>());
-    serviceOptions.registry = setup.registry;
-    serviceOptions.platform = setup.config.platform;
+    serviceOptions.facts = makeFetcherOptions(vm["registry-config"].as<std::string>());
   } catch (const Error& e) {
     std::cerr << "imagegate review: " << e.what() << "\n";
     return kExitUsage;

@@ -5,9 +5,8 @@
 #include <iostream>
 #include <limits>
 
-#include "cache/facts_cache.h"
 #include "cli/commands.h"
-#include "cli/registry_setup.h"
+#include "cli/wiring.h"
 #include "common/duration.h"
 #include "common/error.h"
 #include "common/log.h"
@@ -95,7 +94,7 @@ po::options_description describeFlags(ServeFlags& flags) {
       "reviews waiting on registries at once (the others never leave the I/O threads)")(
       "fetches-per-registry",
       po::value(&flags.fetchesPerRegistry)
-          ->default_value(static_cast<unsigned>(serviceDefaults.fetchesPerRegistry)),
+          ->default_value(static_cast<unsigned>(serviceDefaults.facts.perRegistry)),
       "images fetched at once from one registry host (a hung registry holds no more)")(
       "registry-failure-memory", po::value(&flags.registryFailureMemory)->default_value("10s"),
       "after a registry times out, refuses or answers 5xx: fail its fetches at once this long "
@@ -186,14 +185,10 @@ service::ServiceOptions serviceOptionsFrom(const ServeFlags& flags) {
   }
   service::ServiceOptions options;
   options.waitThreads = flags.reviewThreads;
-  options.fetchesPerRegistry = flags.fetchesPerRegistry;
-  options.registryFailureMemory =
+  options.facts = makeFetcherOptions(flags.registryConfig);
+  options.facts.perRegistry = flags.fetchesPerRegistry;
+  options.facts.failureMemory =
       durationFlag("registry-failure-memory", flags.registryFailureMemory, true);
-  RegistrySetup setup = makeRegistry(flags.registryConfig);
-  options.registry = setup.registry;
-  // The registry caches; asking it directly lets a cached image skip the fetch queue.
-  options.cache = std::dynamic_pointer_cast<cache::FactsCache>(setup.registry);
-  options.platform = setup.config.platform;
   return options;
 }
 

@@ -2,6 +2,7 @@
 
 #include <string>
 #include <string_view>
+#include <tuple>
 
 #include "common/error.h"
 
@@ -26,6 +27,17 @@ struct ImageRef {
   std::string name() const;
   /// The normalized reference: name[:tag][@digest], e.g. "docker.io/library/nginx:latest".
   std::string str() const;
+
+  /// Same image to pull: "nginx" and "nginx:latest" are equal (tagImplied is how it was written,
+  /// not what is pulled), so facts keyed by ImageRef are fetched once for both.
+  bool operator==(const ImageRef& other) const {
+    return registry == other.registry && repository == other.repository && tag == other.tag &&
+           digest == other.digest;
+  }
+  bool operator<(const ImageRef& other) const {
+    return std::tie(registry, repository, tag, digest) <
+           std::tie(other.registry, other.repository, other.tag, other.digest);
+  }
 };
 
 class InvalidReference : public Error {

@@ -25,6 +25,11 @@ struct FactNeeds {
   bool layerSizes = false;  ///< The manifest's layer descriptors.
 
   bool any() const { return config || layerSizes; }
+  FactNeeds& operator|=(const FactNeeds& other) {
+    config = config || other.config;
+    layerSizes = layerSizes || other.layerSizes;
+    return *this;
+  }
 };
 
 /// One rule as written in a policy, read and ready to check. Immutable: one instance is shared by

@@ -1,14 +1,12 @@
 #include "service/admission_service.h"
 
 #include <algorithm>
-#include <future>
 #include <map>
 #include <utility>
 
 #include "admission/response.h"
 #include "common/log.h"
 #include "policy/evaluator.h"
-#include "service/fetch_scheduler.h"
 #include "service/task_pool.h"
 
 namespace imagegate::service {
@@ -158,29 +156,6 @@ ReviewOutcome answer(const admission::ReviewEnvelope& envelope, const std::strin
   return outcome;
 }
 
-/// The facts of `image` once `future` has them, or why not, waiting no longer than `deadline`.
-/// A fetch still running then is reported as timed out and finishes in the background, bounded
-/// by its own deadline.
-policy::ImageLookup awaitLookup(const std::string& image, std::future<image::ImageFacts>& future,
-                                Deadline deadline) {
-  policy::ImageLookup lookup;
-  if (future.wait_until(deadline.at()) != std::future_status::ready) {
-    lookup.error = "timed out fetching " + image + " within the admission deadline";
-    return lookup;
-  }
-  try {
-    lookup.facts = future.get();
-  } catch (const std::exception& e) {
-    lookup.error = e.what();
-  }
-  return lookup;
-}
-
-FetchLimits fetchLimits(const ServiceOptions& options) {
-  return {options.fetchThreads, std::max<std::size_t>(1, options.fetchesPerRegistry),
-          options.registryFailureMemory};
-}
-
 }  // namespace
 
 AdmissionService::AdmissionService(std::shared_ptr<const policy::PolicySet> policies,
@@ -188,17 +163,14 @@ AdmissionService::AdmissionService(std::shared_ptr<const policy::PolicySet> poli
     : policies_(std::move(policies)),
       options_(std::move(options)),
       reviewPool_(std::make_unique<TaskPool>(options_.waitThreads)) {
-  if (options_.registry) {
-    fetches_ = std::make_unique<FetchScheduler>(options_.registry, options_.platform,
-                                                fetchLimits(options_));
-  }
+  if (options_.facts.registry) fetcher_ = std::make_unique<FactsFetcher>(options_.facts);
 }
 
 AdmissionService::~AdmissionService() { join(); }
 AdmissionService::AdmissionService(AdmissionService&&) noexcept = default;
 AdmissionService& AdmissionService::operator=(AdmissionService&&) noexcept = default;
 
-std::variant<ReviewOutcome, AdmissionService::Pending> AdmissionService::decode(
+std::variant<ReviewOutcome, AdmissionService::PendingPtr> AdmissionService::decode(
     std::string_view body) const {
   admission::DecodedReview decoded;
   try {
@@ -220,38 +192,18 @@ std::variant<ReviewOutcome, AdmissionService::Pending> AdmissionService::decode(
     verdict.message = "imagegate could not evaluate this request: " + malformed->problem;
     return answer(decoded.envelope, malformed->uid, verdict, 0);
   }
-  Pending pending{decoded.envelope, std::get<AdmissionRequest>(std::move(decoded.request)), {}, {}};
-  lookUpKnownFacts(pending);
+  auto pending = std::make_shared<Pending>();
+  pending->envelope = std::move(decoded.envelope);
+  pending->request = std::get<AdmissionRequest>(std::move(decoded.request));
+  if (const auto& object = pending->request.object) {
+    pending->plan = policy::planReview(*policies_, *object, pending->request.namespaceName);
+  }
+  if (fetcher_) pending->toFetch = fetcher_->lookUpKnown(pending->plan, pending->facts);
   return pending;
 }
 
-void AdmissionService::lookUpKnownFacts(Pending& pending) const {
-  if (!options_.registry) return;
-  for (const std::string& image : policy::imagesNeedingFacts(*policies_, pending.request)) {
-    image::ImageRef ref;
-    try {
-      ref = image::parseImageRef(image);
-    } catch (const Error& e) {
-      pending.facts[image].error = e.what();
-      continue;
-    }
-    // Asked here, on the caller's thread, so that a cached image never waits behind fetches.
-    if (auto known = cachedFacts(ref)) {
-      pending.facts[image].facts = std::move(known);
-      continue;
-    }
-    pending.toFetch.emplace(image, std::move(ref));
-  }
-}
-
-std::optional<image::ImageFacts> AdmissionService::cachedFacts(const image::ImageRef& ref) const {
-  if (!options_.cache) return std::nullopt;
-  return options_.cache->cached(ref, options_.platform);
-}
-
 ReviewOutcome AdmissionService::finish(const Pending& pending) const {
-  const std::vector<RuleResult> results =
-      policy::evaluate(*policies_, pending.request, pending.facts);
+  const std::vector<RuleResult> results = policy::evaluate(pending.plan, pending.facts);
   const Verdict verdict = verdictFor(pending.request, results);
   logDecision(pending.request, verdict, results);
   std::size_t violations = 0;
@@ -261,21 +213,14 @@ ReviewOutcome AdmissionService::finish(const Pending& pending) const {
 
 void AdmissionService::fetchMissing(Pending& pending, Deadline deadline) const {
   if (pending.toFetch.empty()) return;
-  const Deadline fetchDeadline(deadline.at() - options_.answerMargin);
-  std::map<std::string, std::future<image::ImageFacts>> fetching;
-  for (const auto& [image, ref] : pending.toFetch) {
-    fetching.emplace(image, fetches_->submit(ref, fetchDeadline));
-  }
-  for (auto& [image, future] : fetching) {
-    pending.facts[image] = awaitLookup(image, future, fetchDeadline);
-  }
+  fetcher_->fetch(pending.toFetch, Deadline(deadline.at() - options_.answerMargin), pending.facts);
   pending.toFetch.clear();
 }
 
 ReviewOutcome AdmissionService::review(std::string_view body, Deadline deadline) const {
   auto decoded = decode(body);
   if (auto* outcome = std::get_if<ReviewOutcome>(&decoded)) return std::move(*outcome);
-  Pending& pending = std::get<Pending>(decoded);
+  Pending& pending = *std::get<PendingPtr>(decoded);
   fetchMissing(pending, deadline);
   return finish(pending);
 }
@@ -292,7 +237,7 @@ void AdmissionService::reviewAsync(std::string_view body, Deadline deadline,
     done(std::move(*outcome));
     return;
   }
-  auto pending = std::make_shared<Pending>(std::get<Pending>(std::move(decoded)));
+  PendingPtr pending = std::get<PendingPtr>(std::move(decoded));
   if (pending->toFetch.empty()) {  // the common case: no registry round trip, answer right here
     done(finish(*pending));
     return;
@@ -313,12 +258,12 @@ std::vector<std::string> AdmissionService::joinUntil(std::optional<SteadyClock::
   std::vector<std::string> stillRunning;
   // Queued fetches fail at once, so the reviews waiting on them answer now, not at their
   // deadlines; only fetches already running are waited for.
-  if (fetches_) fetches_->stop();
+  if (fetcher_) fetcher_->stop();
   if (reviewPool_ && !reviewPool_->waitIdle(until)) {
     stillRunning.push_back("reviews not yet answered: " + std::to_string(reviewPool_->busy()));
   }
-  if (fetches_ && !fetches_->waitIdle(until)) {
-    for (std::string& fetch : fetches_->describeRunning()) stillRunning.push_back(std::move(fetch));
+  if (fetcher_ && !fetcher_->waitIdle(until)) {
+    for (std::string& fetch : fetcher_->describeRunning()) stillRunning.push_back(std::move(fetch));
   }
   return stillRunning;
 }

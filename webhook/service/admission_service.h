@@ -11,36 +11,24 @@
 #include <vector>
 
 #include "admission/review.h"
-#include "cache/facts_cache.h"
 #include "common/deadline.h"
 #include "common/http_reply.h"
 #include "policy/evaluator.h"
 #include "policy/model.h"
-#include "registry/registry.h"
+#include "policy/plan.h"
+#include "service/facts_fetcher.h"
 
 // Orchestrates one review: decode -> evaluate -> verdict -> encode. Used by both the HTTPS
 // server and `imagegate review`, so both give byte-identical answers.
 namespace imagegate::service {
 
-class FetchScheduler;
 class TaskPool;
 
 struct ServiceOptions {
   admission::DecodeLimits decodeLimits;
-  /// Where image facts come from; null means none are fetched and rules that need them are
-  /// judged by each policy's onFetchError.
-  registry::RegistryPtr registry;
-  /// Facts already known, looked up on the calling thread before any fetch is queued; usually
-  /// the registry itself (a CachingRegistry). Null: every image is fetched through the registry.
-  cache::FactsCachePtr cache;
-  image::Platform platform;       ///< Platform picked from multi-arch image indexes.
-  std::size_t fetchThreads = 16;  ///< Images fetched at once, across all reviews.
-  /// Images fetched at once from one registry host: a host that never answers holds no more
-  /// fetch threads than this.
-  std::size_t fetchesPerRegistry = 4;
-  /// After a registry host times out, refuses or answers 5xx, its fetches fail at once, saying
-  /// so, for this long (0: every fetch asks the registry).
-  std::chrono::milliseconds registryFailureMemory{10'000};
+  /// Where image facts come from; without a registry none are fetched and rules that need them
+  /// are judged by each policy's onFetchError.
+  FetcherOptions facts;
   /// Reviews waiting on fetches or decoding large bodies at once (reviewAsync).
   std::size_t waitThreads = 64;
   /// reviewAsync decodes larger bodies on a review thread: decoding megabytes takes milliseconds
@@ -85,28 +73,28 @@ class AdmissionService {
   std::vector<std::string> join(std::chrono::milliseconds maxWait);
 
  private:
-  /// A decoded request and the facts of the images its rules need, as far as they are known.
+  /// A decoded request, its plan and the facts of the images its rules need, as far as they
+  /// are known. Always on the heap: the plan points into the request.
   struct Pending {
     admission::ReviewEnvelope envelope;
     admission::AdmissionRequest request;
-    policy::ImageFactsMap facts;  ///< From the cache, or why an image cannot be fetched.
-    std::map<std::string, image::ImageRef> toFetch;  ///< Images needing a registry.
+    policy::ReviewPlan plan;
+    policy::ImageFactsMap facts;           ///< From the cache, or why an image cannot be fetched.
+    std::vector<image::ImageRef> toFetch;  ///< Images needing a registry.
   };
+  using PendingPtr = std::shared_ptr<Pending>;
 
-  /// An immediate answer (bad input), or a request to evaluate with what the cache knows.
-  std::variant<ReviewOutcome, Pending> decode(std::string_view body) const;
-  /// Fills in what the cache knows and lists the rest in toFetch.
-  void lookUpKnownFacts(Pending& pending) const;
+  /// An immediate answer (bad input), or a planned request with what the cache knows.
+  std::variant<ReviewOutcome, PendingPtr> decode(std::string_view body) const;
   /// Fetches pending.toFetch in parallel, within `deadline`.
   void fetchMissing(Pending& pending, Deadline deadline) const;
   ReviewOutcome finish(const Pending& pending) const;
-  std::optional<image::ImageFacts> cachedFacts(const image::ImageRef& ref) const;
   std::vector<std::string> joinUntil(std::optional<SteadyClock::time_point> until);
 
   std::shared_ptr<const policy::PolicySet> policies_;
   ServiceOptions options_;
-  std::unique_ptr<FetchScheduler> fetches_;  ///< Only when a registry is set.
-  /// Always: large bodies are decoded here even without a registry. Declared after fetches_ so
+  std::unique_ptr<FactsFetcher> fetcher_;  ///< Only when a registry is set.
+  /// Always: large bodies are decoded here even without a registry. Declared after fetcher_ so
   /// that it goes first: its reviews wait on fetches.
   std::unique_ptr<TaskPool> reviewPool_;
 };

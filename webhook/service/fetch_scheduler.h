@@ -26,7 +26,7 @@
 // - stop() drops everything queued, so shutdown waits only for fetches already running.
 //
 // Header-only because webhook/CMakeLists.txt lists the service module's sources one by one; it
-// is included by admission_service.cc alone.
+// is included by facts_fetcher.cc alone.
 namespace imagegate::service {
 
 struct FetchLimits {

@@ -63,6 +63,31 @@ AdmissionRequest podRequest(std::vector<Container> containers, std::string ns = 
 
 PodSpec& podOf(AdmissionRequest& request) { return *request.object->podSpec; }
 
+// The request-shaped calls the tests read best, over the object-and-namespace API.
+std::vector<RuleResult> evaluateRequest(const PolicySet& set, const AdmissionRequest& request,
+                                        const ImageFactsMap& facts = {}) {
+  return evaluate(set, *request.object, request.namespaceName, facts);
+}
+
+bool matchesRequest(const Policy& policy, const AdmissionRequest& request) {
+  return policyMatchesObject(policy, *request.object, request.namespaceName);
+}
+
+/// The images the plan fetches facts for, as normalized references.
+std::vector<std::string> imagesNeedingFacts(const PolicySet& set, const AdmissionRequest& request) {
+  std::vector<std::string> images;
+  for (const auto& [image, needs] :
+       planReview(set, *request.object, request.namespaceName).images) {
+    images.push_back(image.str());
+  }
+  return images;
+}
+
+std::vector<RuleResult> evaluateImage(const PolicySet& set, const image::ImageRef& image,
+                                      const ImageLookup& lookup) {
+  return evaluate(planImage(set, image), ImageFactsMap{{image, lookup}});
+}
+
 /// A policy "p" with one rule named `ruleName`, read by the loader from `ruleYaml`, a one-line
 /// rule type and body such as "privileged: {allowed: false}".
 Policy policyWith(std::string_view ruleYaml, std::string ruleName = "r") {
@@ -78,7 +103,7 @@ Rule ruleFrom(std::string_view ruleYaml, std::string ruleName) {
 }
 
 std::vector<RuleResult> run(const Policy& policy, const AdmissionRequest& request) {
-  return evaluate(PolicySet{{policy}}, request);
+  return evaluateRequest(PolicySet{{policy}}, request);
 }
 
 /// The single result of a one-rule policy on a one-container pod.
@@ -149,13 +174,13 @@ ImageFactsMap factsFor(const std::string& image, const std::string& user,
   facts.imageConfig.user = user;
   for (std::uint64_t size : layerSizes) facts.layers.push_back({"", kDigest, size});
   ImageFactsMap map;
-  map[facts.ref.str()].facts = facts;
+  map[facts.ref].facts = facts;
   return map;
 }
 
 RuleResult onlyWithFacts(const Policy& policy, const AdmissionRequest& request,
                          const ImageFactsMap& facts) {
-  const auto results = evaluate(PolicySet{{policy}}, request, facts);
+  const auto results = evaluateRequest(PolicySet{{policy}}, request, facts);
   EXPECT_EQ(results.size(), 1u);
   return results.empty() ? RuleResult{} : results.front();
 }
@@ -177,7 +202,8 @@ TEST(RunAsNonRoot, NothingSetAndNoFactsWarnsUnderAllow) {
 
 TEST(RunAsNonRoot, FetchErrorIsReportedVerbatim) {
   ImageFactsMap facts;
-  facts["docker.io/library/nginx:latest"].error = "cannot fetch docker.io/library/nginx: HTTP 503";
+  facts[image::parseImageRef("docker.io/library/nginx:latest")].error =
+      "cannot fetch docker.io/library/nginx: HTTP 503";
   const RuleResult r =
       onlyWithFacts(policyWith("runAsNonRoot: {}"), podRequest({container("app", "nginx")}), facts);
   EXPECT_EQ(r.status, RuleStatus::kError);
@@ -646,31 +672,19 @@ TEST(Containers, RequestWithoutPodSpecHasNoResults) {
 TEST(PolicyMatchesObject, NamespaceGlobs) {
   Policy policy = policyWith("privileged: {allowed: false}");
   policy.match.namespaces = {"prod-*", "default"};
-  EXPECT_TRUE(policyMatchesObject(policy, podRequest({}, "prod-eu")));
-  EXPECT_TRUE(policyMatchesObject(policy, podRequest({}, "default")));
-  EXPECT_FALSE(policyMatchesObject(policy, podRequest({}, "staging")));
-  EXPECT_FALSE(policyMatchesObject(policy, podRequest({}, "my-prod-eu")));
+  EXPECT_TRUE(matchesRequest(policy, podRequest({}, "prod-eu")));
+  EXPECT_TRUE(matchesRequest(policy, podRequest({}, "default")));
+  EXPECT_FALSE(matchesRequest(policy, podRequest({}, "staging")));
+  EXPECT_FALSE(matchesRequest(policy, podRequest({}, "my-prod-eu")));
 }
 
 TEST(PolicyMatchesObject, ExcludeNamespacesWins) {
   Policy policy = policyWith("privileged: {allowed: false}");
   policy.match.excludeNamespaces = {"kube-*"};
-  EXPECT_TRUE(policyMatchesObject(policy, podRequest({}, "default")));
-  EXPECT_FALSE(policyMatchesObject(policy, podRequest({}, "kube-system")));
+  EXPECT_TRUE(matchesRequest(policy, podRequest({}, "default")));
+  EXPECT_FALSE(matchesRequest(policy, podRequest({}, "kube-system")));
   AdmissionRequest request = podRequest({container("a", "nginx")}, "kube-system");
   EXPECT_THAT(run(policy, request), IsEmpty());
-}
-
-TEST(PolicyMatchesObject, FallsBackToTheObjectNamespace) {
-  Policy policy = policyWith("privileged: {allowed: false}");
-  policy.match.namespaces = {"team-a"};
-  AdmissionRequest request = podRequest({}, "team-a");
-  request.namespaceName.clear();
-  EXPECT_TRUE(policyMatchesObject(policy, request));
-  request.object->namespaceName = "team-b";
-  EXPECT_FALSE(policyMatchesObject(policy, request));
-  request.namespaceName = "team-a";  // the request's namespace comes first
-  EXPECT_TRUE(policyMatchesObject(policy, request));
 }
 
 TEST(PolicyMatchesObject, ObjectSelectorUsesTheObjectsOwnLabels) {
@@ -680,15 +694,15 @@ TEST(PolicyMatchesObject, ObjectSelectorUsesTheObjectsOwnLabels) {
   request.kind = "Deployment";
   request.kindGroup = "apps";
   request.object->kind = "Deployment";
-  EXPECT_FALSE(policyMatchesObject(policy, request));
+  EXPECT_FALSE(matchesRequest(policy, request));
   request.object->labels = {{"tier", "web"}, {"app", "shop"}};
-  EXPECT_TRUE(policyMatchesObject(policy, request));
+  EXPECT_TRUE(matchesRequest(policy, request));
   request.object->labels = {{"tier", "db"}};
-  EXPECT_FALSE(policyMatchesObject(policy, request));
+  EXPECT_FALSE(matchesRequest(policy, request));
 }
 
 TEST(PolicyMatchesObject, EmptySelectorMatchesUnlabelledObjects) {
-  EXPECT_TRUE(policyMatchesObject(policyWith("privileged: {allowed: false}"), podRequest({})));
+  EXPECT_TRUE(matchesRequest(policyWith("privileged: {allowed: false}"), podRequest({})));
 }
 
 // -------------------------------------------------------------------------------------------
@@ -713,7 +727,7 @@ TEST(Evaluate, EveryMatchingPolicyInOrder) {
   Policy second = policyWith("readOnlyRootFilesystem: {}");
   second.name = "second";
   const auto results =
-      evaluate(PolicySet{{first, skipped, second}}, podRequest({container("a", "nginx")}));
+      evaluateRequest(PolicySet{{first, skipped, second}}, podRequest({container("a", "nginx")}));
   ASSERT_EQ(results.size(), 2u);
   EXPECT_EQ(results[0].policy, "first");
   EXPECT_EQ(results[1].policy, "second");

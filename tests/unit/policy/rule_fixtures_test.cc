@@ -153,7 +153,7 @@ ImageFactsMap factsFor(const YAML::Node& doc, const admission::AdmissionRequest&
   for (const admission::Container& container : request.object->podSpec->containers) {
     try {
       const image::ImageRef image = image::parseImageRef(container.image);
-      if (auto lookup = lookupFor(doc, image)) facts[image.str()] = std::move(*lookup);
+      if (auto lookup = lookupFor(doc, image)) facts[image] = std::move(*lookup);
     } catch (const image::InvalidReference&) {
       // The rule reports it; there is nothing to fetch.
     }
@@ -165,10 +165,11 @@ std::vector<RuleResult> resultsFor(const Fixture& fixture, const YAML::Node& doc
   const PolicySet policies = policyFor(fixture, doc);
   if (doc["image"]) {
     const auto image = image::parseImageRef(doc["image"].as<std::string>());
-    return evaluateImage(policies, image, lookupFor(doc, image).value_or(ImageLookup{}));
+    const ImageFactsMap facts{{image, lookupFor(doc, image).value_or(ImageLookup{})}};
+    return evaluate(planImage(policies, image), facts);
   }
   const admission::AdmissionRequest request = requestFor(doc);
-  return evaluate(policies, request, factsFor(doc, request));
+  return evaluate(policies, *request.object, request.namespaceName, factsFor(doc, request));
 }
 
 std::string verdictOf(RuleStatus status) {
