@@ -285,6 +285,27 @@ TEST(DecodeReview, ContainerCountIsBounded) {
               HasSubstr("more than 4 containers"));
 }
 
+// A 3 MB body of empty objects would grow a DOM of hundreds of MB before any field is read.
+TEST(DecodeReview, ValueCountIsBoundedBeforeParsing) {
+  std::string bomb = R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","x":[)";
+  for (int i = 0; i < 1000; ++i) bomb += "{},";
+  bomb += "{}]}";
+  DecodeLimits limits;
+  limits.maxValues = 1000;
+  EXPECT_THROW(
+      {
+        try {
+          decodeReview(bomb, limits);
+        } catch (const UnreadableReview& e) {
+          EXPECT_THAT(e.what(), HasSubstr("more than 1000 JSON values"));
+          throw;
+        }
+      },
+      UnreadableReview);
+  // The default leaves room for the largest objects the API server stores.
+  EXPECT_NO_THROW(decodeReview(review(podRequest({})).dump()));
+}
+
 TEST(DecodeReview, EnvelopeIsEchoed) {
   json body = review(podRequest({}));
   body["apiVersion"] = "admission.k8s.io/v1beta1";

@@ -263,9 +263,15 @@ AdmissionRequest decodeRequest(const ObjectReader& reader, std::string uid,
 }
 
 json parseBody(std::string_view body, const DecodeLimits& limits) {
-  if (jsonNestingExceeds(body, limits.maxDepth)) {
-    throw UnreadableReview("request body is nested deeper than " + std::to_string(limits.maxDepth) +
-                           " levels");
+  switch (checkJsonShape(body, limits.maxDepth, limits.maxValues)) {
+    case JsonShape::kTooDeep:
+      throw UnreadableReview("request body is nested deeper than " +
+                             std::to_string(limits.maxDepth) + " levels");
+    case JsonShape::kTooManyValues:
+      throw UnreadableReview("request body holds more than " + std::to_string(limits.maxValues) +
+                             " JSON values, more than any object the API server stores");
+    case JsonShape::kWithinLimits:
+      break;
   }
   JsonProblem problem;
   auto root = tryParseJson(body, problem);

@@ -118,6 +118,9 @@ struct DecodedReview {
 struct DecodeLimits {
   std::size_t maxDepth = 64;         ///< JSON nesting depth.
   std::size_t maxContainers = 1024;  ///< All container kinds together.
+  /// JSON values in the body, bounding the decoded tree's memory (~100 bytes a value): etcd keeps
+  /// objects under 1.5 MiB, ~100k values, and a review carries object and oldObject.
+  std::size_t maxValues = 262'144;
 };
 
 /// Decodes an AdmissionReview body. Throws UnreadableReview when no response can be addressed.
