@@ -15,6 +15,7 @@ imagegate_test(registry_http_client_test SOURCES unit/registry_http_client_test.
 # gtest_discover_tests (imagegate_test) every case would be its own process and would build the
 # images and start and fill a registry again, ten times the run time.
 add_executable(registry_integration_test integration/registry_integration_test.cc)
+target_include_directories(registry_integration_test PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 target_link_libraries(registry_integration_test PRIVATE
   imagegate_registry GTest::gtest GTest::gmock imagegate_warnings)
 target_compile_definitions(registry_integration_test PRIVATE IMAGEGATE_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
@@ -24,6 +25,7 @@ set_tests_properties(registry_integration_test PROPERTIES LABELS integration TIM
 # The real imagegate binary (check, and serve and review with --registry-config) against real
 # registries: one CTest test running the whole binary, for the same reason as above.
 add_executable(image_facts_integration_test integration/image_facts_integration_test.cc)
+target_include_directories(image_facts_integration_test PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 target_link_libraries(image_facts_integration_test PRIVATE
   GTest::gtest GTest::gmock nlohmann_json::nlohmann_json imagegate_warnings)
 target_compile_definitions(image_facts_integration_test PRIVATE

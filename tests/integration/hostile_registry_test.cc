@@ -26,7 +26,7 @@
 #include <thread>
 #include <vector>
 
-#include "../testutil/shell.h"
+#include "testutil/shell.h"
 
 namespace {
 

@@ -37,8 +37,8 @@
 #include <utility>
 #include <vector>
 
-#include "../testutil/certificates.h"
-#include "../testutil/shell.h"
+#include "testutil/certificates.h"
+#include "testutil/shell.h"
 
 namespace {
 

@@ -23,7 +23,7 @@
 #include <sstream>
 #include <thread>
 
-#include "../testutil/shell.h"
+#include "testutil/shell.h"
 #include "registry/auth.h"
 #include "registry/distribution_registry.h"
 #include "registry/http_client.h"

@@ -13,9 +13,9 @@
 #include <thread>
 #include <vector>
 
-#include "../testutil/server_process.h"
-#include "../testutil/shell.h"
-#include "../testutil/tls_client.h"
+#include "testutil/server_process.h"
+#include "testutil/shell.h"
+#include "testutil/tls_client.h"
 
 namespace {
 

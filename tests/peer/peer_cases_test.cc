@@ -30,7 +30,7 @@
 #include <string_view>
 #include <vector>
 
-#include "../testutil/fake_registry.h"
+#include "testutil/fake_registry.h"
 #include "common/deadline.h"
 #include "common/log.h"
 #include "policy/loader.h"

@@ -64,6 +64,32 @@ class FakeRegistry : public registry::Registry {
     return countOf(maxConcurrentByHost_, host);
   }
 
+  /// Serves `bytes` as the blob `digest` of every repository, in chunks of `chunkSize`.
+  void addBlob(const std::string& digest, std::string bytes, std::size_t chunkSize = 64 * 1024) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    blobs_[digest] = {std::move(bytes), chunkSize};
+  }
+
+  void fetchBlob(const image::ImageRef& ref, const image::Descriptor& blob,
+                 const registry::BlobSink& sink, Deadline) override {
+    Blob found;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ++callsByBlob_[blob.digest];
+      const auto it = blobs_.find(blob.digest);
+      if (it == blobs_.end()) {
+        throw registry::FetchError(registry::FetchError::Kind::kNotFound,
+                                   "blob " + blob.digest + " of " + ref.str() + " not found");
+      }
+      found = it->second;
+    }
+    for (std::size_t at = 0; at < found.bytes.size(); at += found.chunkSize) {
+      sink(std::string_view(found.bytes).substr(at, found.chunkSize));
+    }
+  }
+
+  int callsForBlob(const std::string& digest) const { return countOf(callsByBlob_, digest); }
+
   /// Waits (at most `timeout`, for liveness only) until `count` fetches are in flight together.
   bool waitUntilInFlight(int count, std::chrono::seconds timeout = std::chrono::seconds(10)) {
     std::unique_lock<std::mutex> lock(mutex_);
@@ -91,6 +117,10 @@ class FakeRegistry : public registry::Registry {
 
  private:
   enum class Hold { kUntilDeadline, kIgnoringDeadline };
+  struct Blob {
+    std::string bytes;
+    std::size_t chunkSize = 0;
+  };
 
   static image::ImageFacts makeFacts(const std::string& user, std::uint64_t size) {
     image::ImageFacts facts;
@@ -168,6 +198,8 @@ class FakeRegistry : public registry::Registry {
   std::condition_variable changed_;
   std::map<std::string, int> callsByImage_;
   std::map<std::string, int> callsByHost_;
+  std::map<std::string, int> callsByBlob_;
+  std::map<std::string, Blob> blobs_;
   std::map<std::string, int> inFlightByHost_;
   std::map<std::string, int> maxConcurrentByHost_;
   int inFlight_ = 0;

@@ -168,6 +168,51 @@ TEST(RegistryDistribution, FetchesManifestAndConfig) {
   EXPECT_EQ(h.transport->header(0, "Authorization"), "");
 }
 
+TEST(RegistryDistribution, StreamsBlobsAfterAuthenticating) {
+  const std::string layer(300'000, 'x');
+  const image::Descriptor blob{"application/vnd.oci.image.layer.v1.tar", sha256Digest(layer),
+                               layer.size()};
+  const std::string good = "Basic " + base64Encode(std::string("user:") + kPassword);
+  Harness h(
+      [&](const HttpRequest& r) {
+        for (const auto& [name, value] : r.headers) {
+          if (name == "Authorization" && value == good &&
+              r.url.target == "/v2/test/app/blobs/" + blob.digest) {
+            return respond(200, layer);
+          }
+        }
+        return respond(401, "", {{"www-authenticate", R"(Basic realm="Registry Realm")"}});
+      },
+      kBasicConfig);
+  std::string received;
+  h.registry->fetchBlob(
+      ref("reg.example", "test/app", "1"), blob,
+      [&](std::string_view chunk) { received.append(chunk); },
+      Deadline::after(std::chrono::seconds(10)));
+  EXPECT_EQ(received, layer);
+  EXPECT_EQ(h.transport->header(1, "Authorization"), good);
+}
+
+TEST(RegistryDistribution, BlobsAreBoundedByTheirDescriptor) {
+  const std::string layer(1000, 'x');
+  Harness h([&](const HttpRequest&) { return respond(200, layer); });
+  const image::Descriptor shorter{"", sha256Digest(layer), 999};
+  try {
+    h.registry->fetchBlob(
+        ref("reg.example", "test/app", "1"), shorter, [](std::string_view) {},
+        Deadline::after(std::chrono::seconds(10)));
+    ADD_FAILURE() << "a blob longer than its descriptor must fail";
+  } catch (const FetchError& e) {
+    EXPECT_EQ(e.kind(), Kind::kInvalidContent);
+    EXPECT_THAT(e.what(), HasSubstr("cannot fetch reg.example/test/app:1 from reg.example"));
+  }
+  const image::Descriptor notADigest{"", "md5:abc", 1000};
+  EXPECT_THROW(h.registry->fetchBlob(
+                   ref("reg.example", "test/app", "1"), notADigest, [](std::string_view) {},
+                   Deadline::after(std::chrono::seconds(10))),
+               FetchError);
+}
+
 TEST(RegistryDistribution, InsecureRegistriesUsePlainHttp) {
   const Image image = makeImage("1000");
   Harness h([&](const HttpRequest& r) { return serveImage(r, image); }, "{}",

@@ -31,6 +31,11 @@ class CachingRegistry : public registry::Registry, public FactsCache {
   // registry::Registry
   image::ImageFacts fetchFacts(const image::ImageRef& ref, const image::Platform& platform,
                                Deadline deadline) override;
+  /// Not cached here: a blob is streamed to its consumer, which keeps what it derives from it.
+  void fetchBlob(const image::ImageRef& ref, const image::Descriptor& blob,
+                 const registry::BlobSink& sink, Deadline deadline) override {
+    inner_->fetchBlob(ref, blob, sink, deadline);
+  }
 
   // FactsCache
   std::optional<image::ImageFacts> cached(const image::ImageRef& ref,

@@ -216,9 +216,8 @@ Match readMatch(const Fields& spec) {
 
 Action readAction(const Fields& spec) {
   const auto action = spec.string("action");
-  if (!action || action->text == "Enforce") return Action::kEnforce;
-  if (action->text == "Audit") return Action::kAudit;
-  if (action->text == "Warn") return Action::kWarn;
+  if (!action) return Action::kEnforce;
+  if (const auto known = parseAction(action->text)) return *known;
   spec.report(action->mark, spec.pathOf("action") + " must be one of Enforce, Audit, Warn, got \"" +
                                 action->text + "\"");
   return Action::kEnforce;

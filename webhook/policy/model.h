@@ -2,7 +2,9 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "policy/rule.h"
@@ -17,6 +19,27 @@ enum class Action {
   kAudit,    ///< Dry run: allow, report as warnings, auditAnnotations, logs and metrics.
   kWarn,     ///< Allow, report as warnings only.
 };
+
+/// The word a policy writes for `action`, as in `spec.action: Enforce`.
+constexpr std::string_view actionName(Action action) {
+  switch (action) {
+    case Action::kEnforce:
+      return "Enforce";
+    case Action::kAudit:
+      return "Audit";
+    case Action::kWarn:
+      return "Warn";
+  }
+  return "Enforce";
+}
+
+/// The action a policy's word names; nullopt for anything else.
+constexpr std::optional<Action> parseAction(std::string_view word) {
+  for (const Action action : {Action::kEnforce, Action::kAudit, Action::kWarn}) {
+    if (actionName(action) == word) return action;
+  }
+  return std::nullopt;
+}
 
 struct LabelSelectorRequirement {
   enum class Operator { kIn, kNotIn, kExists, kDoesNotExist };

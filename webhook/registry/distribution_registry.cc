@@ -29,19 +29,6 @@ constexpr std::size_t kMinSecretChars = 3;
 constexpr std::string_view kRedacted = "[redacted]";
 constexpr std::size_t kMaxHints = 1024;
 
-// ImageRef::str() as documented in image_ref.h, kept local so messages do not depend on how the
-// reference was written.
-std::string displayName(const image::ImageRef& ref) {
-  std::string name = ref.registry + "/" + ref.repository;
-  if (!ref.tag.empty()) {
-    name += ":" + ref.tag;
-  }
-  if (!ref.digest.empty()) {
-    name += "@" + ref.digest;
-  }
-  return name;
-}
-
 bool isRedirect(unsigned status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
@@ -182,9 +169,14 @@ struct DistributionRegistry::Call {
   std::optional<Credentials> credentials;
   Deadline deadline;
   std::vector<std::string> secrets;
+  /// Layer downloads take as long as the deadline allows; manifests and configs are small and
+  /// get the configured request timeout.
+  bool capRequests = true;
 
   std::string scope() const { return "repository:" + ref.repository + ":pull"; }
-  Deadline requestDeadline(std::chrono::milliseconds cap) const { return deadline.capped(cap); }
+  Deadline requestDeadline(std::chrono::milliseconds cap) const {
+    return capRequests ? deadline.capped(cap) : deadline;
+  }
 };
 
 struct DistributionRegistry::Manifest {
@@ -220,21 +212,27 @@ bool DistributionRegistry::insecureHost(const std::string& authority) const {
   return entry != nullptr && entry->insecure;
 }
 
-image::ImageFacts DistributionRegistry::fetchFacts(const image::ImageRef& ref,
-                                                   const image::Platform& platform,
-                                                   Deadline deadline) {
+DistributionRegistry::Call DistributionRegistry::startCall(const image::ImageRef& ref,
+                                                           Deadline deadline) const {
   Call call{ref, apiHost(ref.registry), {}, options_.credentials.find(ref.registry), deadline, {}};
   if (call.credentials) {
     call.secrets = {call.credentials->password, call.credentials->identityToken,
                     base64Encode(call.credentials->username + ":" + call.credentials->password)};
   }
+  const bool insecure = insecureHost(ref.registry) || insecureHost(call.host);
+  const auto base = parseUrl((insecure ? "http://" : "https://") + call.host + "/");
+  if (!base) {
+    throw failure(call, Kind::kUnreachable, "\"" + call.host + "\" is not a valid registry host");
+  }
+  call.base = *base;
+  return call;
+}
+
+image::ImageFacts DistributionRegistry::fetchFacts(const image::ImageRef& ref,
+                                                   const image::Platform& platform,
+                                                   Deadline deadline) {
+  Call call = startCall(ref, deadline);
   try {
-    const bool insecure = insecureHost(ref.registry) || insecureHost(call.host);
-    const auto base = parseUrl((insecure ? "http://" : "https://") + call.host + "/");
-    if (!base) {
-      throw FetchError(Kind::kUnreachable, "\"" + call.host + "\" is not a valid registry host");
-    }
-    call.base = *base;
     image::ImageFacts facts;
     facts.ref = ref;
     const ImageManifest manifest = resolveManifest(call, platform, facts);
@@ -253,10 +251,26 @@ image::ImageFacts DistributionRegistry::fetchFacts(const image::ImageRef& ref,
   }
 }
 
+void DistributionRegistry::fetchBlob(const image::ImageRef& ref, const image::Descriptor& blob,
+                                     const BlobSink& sink, Deadline deadline) {
+  Call call = startCall(ref, deadline);
+  call.capRequests = false;
+  if (!parseDigest(blob.digest)) {
+    throw failure(call, Kind::kInvalidContent, "\"" + blob.digest + "\" is not a blob digest");
+  }
+  ReadOptions read;
+  read.bodyLimit = static_cast<std::size_t>(blob.size);
+  read.sink = sink;
+  try {
+    get(call, "/v2/" + ref.repository + "/blobs/" + blob.digest, "", read);
+  } catch (const FetchError& e) {
+    throw failure(call, e.kind(), e.what());
+  }
+}
+
 FetchError DistributionRegistry::failure(const Call& call, FetchError::Kind kind,
                                          const std::string& what) {
-  std::string message =
-      "cannot fetch " + displayName(call.ref) + " from " + call.host + ": " + what;
+  std::string message = "cannot fetch " + call.ref.str() + " from " + call.host + ": " + what;
   scrubSecrets(message, call.secrets);
   return FetchError(kind, message);
 }

@@ -47,6 +47,8 @@ class DistributionRegistry : public Registry {
   // Registry
   image::ImageFacts fetchFacts(const image::ImageRef& ref, const image::Platform& platform,
                                Deadline deadline) override;
+  void fetchBlob(const image::ImageRef& ref, const image::Descriptor& blob, const BlobSink& sink,
+                 Deadline deadline) override;
 
   /// The API host for a registry as written in image references: docker.io is served from
   /// registry-1.docker.io.
@@ -55,6 +57,9 @@ class DistributionRegistry : public Registry {
  private:
   struct Call;
   struct Manifest;
+
+  /// A call for `ref` within `deadline`, its credentials and API base URL set up.
+  Call startCall(const image::ImageRef& ref, Deadline deadline) const;
 
   /// The image manifest for `platform`, through the index if there is one; sets
   /// facts.manifestDigest and, for an index, facts.platform.

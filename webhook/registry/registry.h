@@ -1,7 +1,9 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "common/deadline.h"
 #include "common/error.h"
@@ -34,6 +36,9 @@ class FetchError : public Error {
   Kind kind_;
 };
 
+/// Receives a blob chunk by chunk as it streams in; may throw to abandon the download.
+using BlobSink = std::function<void(std::string_view chunk)>;
+
 class Registry {
  public:
   virtual ~Registry() = default;
@@ -42,6 +47,12 @@ class Registry {
   /// manifest and the config blob. Throws FetchError.
   virtual image::ImageFacts fetchFacts(const image::ImageRef& ref, const image::Platform& platform,
                                        Deadline deadline) = 0;
+
+  /// Streams the blob `blob` of `ref`'s repository to `sink`, never more than `blob.size` bytes,
+  /// without keeping it: a layer of gigabytes costs the sink's memory only. The sink verifies
+  /// the digest (it hashes what it reads anyway). Throws FetchError, or what the sink throws.
+  virtual void fetchBlob(const image::ImageRef& ref, const image::Descriptor& blob,
+                         const BlobSink& sink, Deadline deadline) = 0;
 };
 
 using RegistryPtr = std::shared_ptr<Registry>;

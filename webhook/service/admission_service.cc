@@ -111,9 +111,7 @@ nlohmann::json findingsForLog(const std::vector<RuleResult>& results) {
     if (r.status == RuleStatus::kPass) continue;
     findings.push_back({{"policy", r.policy},
                         {"rule", r.rule},
-                        {"action", r.action == Action::kEnforce ? "Enforce"
-                                   : r.action == Action::kAudit ? "Audit"
-                                                                : "Warn"},
+                        {"action", policy::actionName(r.action)},
                         {"status", r.status == RuleStatus::kFail    ? "fail"
                                    : r.status == RuleStatus::kError ? "error"
                                                                     : "warning"},
@@ -246,6 +244,10 @@ void AdmissionService::reviewAsync(std::string_view body, Deadline deadline,
     fetchMissing(*pending, deadline);
     done(finish(*pending));
   });
+}
+
+bool AdmissionService::waitForFetches(std::chrono::milliseconds maxWait) const {
+  return !fetcher_ || fetcher_->waitIdle(SteadyClock::now() + maxWait);
 }
 
 void AdmissionService::join() { joinUntil(std::nullopt); }

@@ -64,6 +64,11 @@ class AdmissionService {
   void reviewAsync(std::string_view body, Deadline deadline,
                    std::function<void(ReviewOutcome)> done) const;
 
+  /// Waits, at most `maxWait`, until no image fetch is running: fetches that outlived their
+  /// reviews finish in the background and leave their outcome (cache, failure memory) behind.
+  /// Reviews are served meanwhile. True when none is running.
+  bool waitForFetches(std::chrono::milliseconds maxWait) const;
+
   /// Stops fetching (queued fetches fail at once) and waits for reviews and fetches in flight;
   /// call before destroying what their callbacks use. No review may be started afterwards.
   void join();

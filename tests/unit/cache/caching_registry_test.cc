@@ -4,7 +4,7 @@
 #include <future>
 #include <thread>
 
-#include "../testutil/fake_registry.h"
+#include "testutil/fake_registry.h"
 #include "cache/caching_registry.h"
 
 namespace imagegate::cache {

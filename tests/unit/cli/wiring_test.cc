@@ -1,0 +1,57 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "cli/wiring.h"
+#include "common/error.h"
+
+namespace imagegate::cli {
+namespace {
+
+using ::testing::HasSubstr;
+
+/// A registry config file in the test's temporary directory, removed with the object.
+class ConfigFile {
+ public:
+  explicit ConfigFile(const std::string& yaml)
+      : path_(::testing::TempDir() + "imagegate-wiring-" +
+              ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".yaml") {
+    std::ofstream(path_) << yaml;
+  }
+  ~ConfigFile() { std::remove(path_.c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+TEST(MakeFetcherOptions, DefaultsWithoutAConfigFile) {
+  const service::FetcherOptions options = makeFetcherOptions("");
+  ASSERT_NE(options.registry, nullptr);
+  EXPECT_EQ(options.platform.str(), "linux/amd64");
+  // The cache is the registry's own, so a cached image never waits in the fetch queue.
+  ASSERT_NE(options.cache, nullptr);
+  EXPECT_EQ(dynamic_cast<void*>(options.cache.get()), dynamic_cast<void*>(options.registry.get()));
+}
+
+TEST(MakeFetcherOptions, PlatformComesFromTheFileUnlessTheFlagSetsIt) {
+  const ConfigFile file("platform: linux/arm64/v8\n");
+  EXPECT_EQ(makeFetcherOptions(file.path()).platform.str(), "linux/arm64/v8");
+  EXPECT_EQ(makeFetcherOptions(file.path(), "linux/s390x").platform.str(), "linux/s390x");
+}
+
+TEST(MakeFetcherOptions, ProblemsNameTheirSource) {
+  try {
+    makeFetcherOptions("/nonexistent/registries.yaml");
+    ADD_FAILURE() << "a missing file must be an error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("/nonexistent/registries.yaml"));
+  }
+  EXPECT_THROW(makeFetcherOptions("", "not a platform"), Error);
+}
+
+}  // namespace
+}  // namespace imagegate::cli
