@@ -1,0 +1,295 @@
+// Runs Kubernetes' own Pod Security Admission fixtures through the podSecurity rule: every Pod
+// under shared/peer-cases/pod-security-admission/ (read in place; see its README.md) must get
+// the verdict upstream expects at its level (v1.37, which `latest` is), and every denial must
+// name the upstream check id. Each Pod is also wrapped as a Deployment and a CronJob pod
+// template, which must get the same verdict: PSA judges a workload by its template.
+
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "admission/review.h"
+#include "policy/evaluator.h"
+#include "policy/loader.h"
+
+namespace imagegate::policy {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+fs::path psaCasesDir() {
+  fs::path root;
+  if (const char* fromEnv = std::getenv("IMAGEGATE_PEER_CASES"); fromEnv && *fromEnv) {
+    root = fromEnv;
+  } else {
+    root = fs::path(IMAGEGATE_SOURCE_DIR "/../shared/peer-cases").lexically_normal();
+  }
+  return root / "pod-security-admission";
+}
+
+struct PssCase {
+  std::string testName;  ///< "baseline_fail_hostports0"; empty for the stand-in case.
+  json entry;            ///< The expected.json entry.
+  std::string skipReason;
+
+  std::string level() const { return entry.value("level", ""); }
+  bool expectAllowed() const { return entry.value("expected", "") == "allow"; }
+};
+
+void PrintTo(const PssCase& pssCase, std::ostream* out) { *out << pssCase.testName; }
+
+std::string sanitize(const std::string& text) {
+  std::string name;
+  for (const char c : text) name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  return name;
+}
+
+const std::vector<PssCase>& allCases() {
+  static const std::vector<PssCase> cases = [] {
+    const fs::path expectedFile = psaCasesDir() / "expected.json";
+    if (!fs::exists(expectedFile)) {
+      return std::vector<PssCase>{
+          {"FixturesAbsent", json::object(),
+           "Pod Security Admission fixtures not found: " + expectedFile.string() +
+               " does not exist; set IMAGEGATE_PEER_CASES to the folder holding "
+               "pod-security-admission/"}};
+    }
+    std::ifstream in(expectedFile);
+    std::vector<PssCase> read;
+    for (const json& entry : json::parse(in)) {
+      std::string file = entry.value("file", "");
+      file = file.substr(0, file.rfind('.'));
+      read.push_back({sanitize(file), entry, ""});
+    }
+    return read;
+  }();
+  return cases;
+}
+
+// YAML to JSON with the YAML 1.2 core schema's plain scalars: the fixtures hold booleans,
+// integers and strings such as "::1" that must stay strings.
+json plainScalar(const std::string& text) {
+  if (text == "true" || text == "True" || text == "TRUE") return true;
+  if (text == "false" || text == "False" || text == "FALSE") return false;
+  if (text == "null" || text == "~" || text.empty()) return nullptr;
+  const bool integer =
+      text.find_first_not_of("0123456789", text[0] == '-' ? 1 : 0) == std::string::npos &&
+      text != "-";
+  if (integer) return std::stoll(text);
+  return text;
+}
+
+json toJson(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Scalar:
+      return node.Tag() == "?" ? plainScalar(node.Scalar()) : json(node.Scalar());
+    case YAML::NodeType::Sequence: {
+      json array = json::array();
+      for (const auto& item : node) array.push_back(toJson(item));
+      return array;
+    }
+    case YAML::NodeType::Map: {
+      json object = json::object();
+      for (const auto& item : node) object[item.first.Scalar()] = toJson(item.second);
+      return object;
+    }
+    default:
+      return nullptr;
+  }
+}
+
+/// The kinds each Pod is judged as: the Pod itself and two workloads with it as template.
+enum class Wrapper { kPod, kDeployment, kCronJob };
+constexpr Wrapper kWrappers[] = {Wrapper::kPod, Wrapper::kDeployment, Wrapper::kCronJob};
+
+std::string wrapperName(Wrapper wrapper) {
+  switch (wrapper) {
+    case Wrapper::kPod:
+      return "Pod";
+    case Wrapper::kDeployment:
+      return "Deployment";
+    case Wrapper::kCronJob:
+      return "CronJob";
+  }
+  return "?";
+}
+
+json wrap(const json& pod, Wrapper wrapper) {
+  const std::string name = pod.at("metadata").value("name", "pod");
+  if (wrapper == Wrapper::kPod) return pod;
+  // The template carries the pod's annotations: PSA reads AppArmor and seccomp annotations
+  // from the template's metadata.
+  json templateMetadata = {{"labels", {{"app", name}}}};
+  if (pod.at("metadata").contains("annotations")) {
+    templateMetadata["annotations"] = pod.at("metadata").at("annotations");
+  }
+  const json podTemplate = {{"metadata", templateMetadata}, {"spec", pod.at("spec")}};
+  if (wrapper == Wrapper::kDeployment) {
+    return {
+        {"apiVersion", "apps/v1"},
+        {"kind", "Deployment"},
+        {"metadata", {{"name", name}}},
+        {"spec", {{"selector", {{"matchLabels", {{"app", name}}}}}, {"template", podTemplate}}}};
+  }
+  return {{"apiVersion", "batch/v1"},
+          {"kind", "CronJob"},
+          {"metadata", {{"name", name}}},
+          {"spec",
+           {{"schedule", "@hourly"}, {"jobTemplate", {{"spec", {{"template", podTemplate}}}}}}}};
+}
+
+json review(const json& object, Wrapper wrapper) {
+  const std::string apiVersion = object.value("apiVersion", "v1");
+  const auto slash = apiVersion.find('/');
+  const std::string group = slash == std::string::npos ? "" : apiVersion.substr(0, slash);
+  return {{"apiVersion", "admission.k8s.io/v1"},
+          {"kind", "AdmissionReview"},
+          {"request",
+           {{"uid", "pss"},
+            {"kind", {{"group", group}, {"version", "v1"}, {"kind", wrapperName(wrapper)}}},
+            {"namespace", "default"},
+            {"operation", "CREATE"},
+            {"object", object}}}};
+}
+
+const PolicySet& policyFor(const std::string& level) {
+  static std::map<std::string, PolicySet> cache;
+  auto found = cache.find(level);
+  if (found == cache.end()) {
+    const std::string text =
+        "apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\n"
+        "metadata: {name: pss-" +
+        level + "}\nspec:\n  rules:\n    - name: pss\n      podSecurity: " + "{level: " + level +
+        ", version: latest}\n";
+    found = cache.emplace(level, loadPoliciesFromString(text, "pss-" + level + ".yaml")).first;
+  }
+  return found->second;
+}
+
+struct Verdict {
+  bool decoded = false;
+  bool allowed = true;
+  std::string message;  ///< The findings, or the decoder's problem.
+};
+
+Verdict judge(const PssCase& pssCase, Wrapper wrapper) {
+  const YAML::Node node =
+      YAML::LoadFile((psaCasesDir() / pssCase.entry.value("file", "")).string());
+  const json body = review(wrap(toJson(node), wrapper), wrapper);
+  auto decoded = admission::decodeReview(body.dump());
+  Verdict verdict;
+  if (const auto* malformed = std::get_if<admission::MalformedRequest>(&decoded.request)) {
+    verdict.message = malformed->problem;
+    return verdict;
+  }
+  verdict.decoded = true;
+  const auto& request = std::get<admission::AdmissionRequest>(decoded.request);
+  for (const RuleResult& result : evaluate(policyFor(pssCase.level()), request, {})) {
+    if (result.status == RuleStatus::kPass) continue;
+    verdict.allowed = false;
+    verdict.message += result.message + "\n";
+  }
+  return verdict;
+}
+
+/// At restricted, PSA replaces these baseline checks by the restricted check that overrides
+/// them, so a restricted fixture for the baseline check is denied under the restricted id.
+std::string idAtLevel(const std::string& checkId, const std::string& level) {
+  static const std::map<std::string, std::string> kOverriddenBy = {
+      {"hostPathVolumes", "restrictedVolumes"},
+      {"capabilities_baseline", "capabilities_restricted"},
+      {"seccompProfile_baseline", "seccompProfile_restricted"},
+      {"procMount", "procMount_restricted"}};
+  const auto found = kOverriddenBy.find(checkId);
+  return level == "restricted" && found != kOverriddenBy.end() ? found->second : checkId;
+}
+
+/// Why the verdict differs from upstream's, or "" when it agrees and names the check.
+std::string disagreement(const PssCase& pssCase, const Verdict& verdict) {
+  if (!verdict.decoded) return "the review was malformed: " + verdict.message;
+  if (verdict.allowed != pssCase.expectAllowed()) {
+    return std::string("expected ") + (pssCase.expectAllowed() ? "allow" : "deny") + ", got " +
+           (verdict.allowed ? "allow" : "deny: " + verdict.message);
+  }
+  if (verdict.allowed) return "";
+  const std::string id = idAtLevel(pssCase.entry.value("check_id", ""), pssCase.level());
+  if (verdict.message.find(id + ": ") == std::string::npos) {
+    return "the denial does not name check " + id + ": " + verdict.message;
+  }
+  const std::string reason = pssCase.entry.value("upstream_reason_substring", "");
+  if (verdict.message.find(reason) == std::string::npos) {
+    return "the denial lacks PSA's reason \"" + reason + "\": " + verdict.message;
+  }
+  return "";
+}
+
+class PssCaseTest : public testing::TestWithParam<PssCase> {};
+
+TEST_P(PssCaseTest, GetsTheUpstreamVerdictAsPodDeploymentAndCronJob) {
+  const PssCase& pssCase = GetParam();
+  if (!pssCase.skipReason.empty()) GTEST_SKIP() << pssCase.skipReason;
+  for (const Wrapper wrapper : kWrappers) {
+    const std::string problem = disagreement(pssCase, judge(pssCase, wrapper));
+    EXPECT_EQ(problem, "") << pssCase.entry.value("file", "") << " as a " << wrapperName(wrapper);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(pss, PssCaseTest, testing::ValuesIn(allCases()));
+
+// The per-level counts in one process (ctest runs each case in a process of its own).
+TEST(pssCases, PrintsCounts) {
+  const auto& cases = allCases();
+  if (cases.size() == 1 && !cases.front().skipReason.empty()) {
+    GTEST_SKIP() << cases.front().skipReason;
+  }
+  struct Tally {
+    int total = 0;
+    int allow = 0;
+    int deny = 0;
+    std::map<Wrapper, int> matched;
+  };
+  std::map<std::string, Tally> tallies;
+  std::vector<std::string> problems;
+  for (const PssCase& pssCase : cases) {
+    Tally& tally = tallies[pssCase.level()];
+    ++tally.total;
+    ++(pssCase.expectAllowed() ? tally.allow : tally.deny);
+    for (const Wrapper wrapper : kWrappers) {
+      const std::string problem = disagreement(pssCase, judge(pssCase, wrapper));
+      if (problem.empty()) {
+        ++tally.matched[wrapper];
+      } else {
+        problems.push_back(pssCase.testName + " as " + wrapperName(wrapper) + ": " + problem);
+      }
+    }
+  }
+  std::cout << "\nPod Security Admission fixtures (v1.37): verdict and check id as upstream\n"
+            << std::left << std::setw(12) << "level" << std::right << std::setw(7) << "total"
+            << std::setw(7) << "allow" << std::setw(7) << "deny" << std::setw(6) << "Pod"
+            << std::setw(12) << "Deployment" << std::setw(9) << "CronJob\n";
+  for (auto& [level, tally] : tallies) {
+    std::cout << std::left << std::setw(12) << level << std::right << std::setw(7) << tally.total
+              << std::setw(7) << tally.allow << std::setw(7) << tally.deny << std::setw(6)
+              << tally.matched[Wrapper::kPod] << std::setw(12)
+              << tally.matched[Wrapper::kDeployment] << std::setw(9)
+              << tally.matched[Wrapper::kCronJob] << "\n";
+  }
+  for (const std::string& problem : problems) std::cout << "  MISMATCH " << problem << "\n";
+  std::cout << std::flush;
+  EXPECT_TRUE(problems.empty()) << problems.size() << " mismatches, listed above";
+}
+
+}  // namespace
+}  // namespace imagegate::policy
