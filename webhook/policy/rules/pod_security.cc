@@ -60,21 +60,7 @@ class PodSecurity final : public RuleCheck {
 
   static std::shared_ptr<const RuleCheck> read(const Fields& rule, std::string_view key) {
     const Fields body = rule.sub(key, Fields::Keys{"level", "version", "exclude"});
-    pss::Level level = pss::Level::kBaseline;
-    if (!body.value("level")) {
-      (void)body.required("level");
-    } else if (auto text = body.string("level")) {
-      if (text->text == "restricted") {
-        level = pss::Level::kRestricted;
-      } else if (text->text != "baseline") {
-        body.report(text->mark,
-                    body.pathOf("level") + " must be baseline or restricted, got \"" + text->text +
-                        "\"" +
-                        (text->text == "privileged" ? " (privileged allows everything: remove the "
-                                                      "rule instead)"
-                                                    : ""));
-      }
-    }
+    const pss::Level level = readLevel(body);
     std::string version = "latest";
     int minor = pss::kNewestMinor;
     if (auto text = body.string("version")) {
@@ -83,15 +69,32 @@ class PodSecurity final : public RuleCheck {
         minor = *parsed;
       } else {
         body.report(text->mark, body.pathOf("version") + " must be " + supportedVersions() +
-                                    " (the Pod Security Standards versions imagegate knows), got "
-                                    "\"" +
-                                    text->text + "\"");
+                                    " (the Pod Security Standards versions imagegate knows), " +
+                                    "got \"" + text->text + "\"");
       }
     }
     return std::make_shared<const PodSecurity>(level, minor, version, readExclude(body));
   }
 
  private:
+  /// Required; a problem is reported and baseline returned so the rest of the body is read.
+  static pss::Level readLevel(const Fields& body) {
+    if (!body.value("level")) {
+      (void)body.required("level");
+      return pss::Level::kBaseline;
+    }
+    const auto text = body.string("level");
+    if (!text || text->text == "baseline") return pss::Level::kBaseline;
+    if (text->text == "restricted") return pss::Level::kRestricted;
+    std::string problem =
+        body.pathOf("level") + " must be baseline or restricted, got \"" + text->text + "\"";
+    // PSA's third level allows everything: there is nothing for a rule to check.
+    if (text->text == "privileged")
+      problem += " (privileged allows everything: remove the rule instead)";
+    body.report(text->mark, problem);
+    return pss::Level::kBaseline;
+  }
+
   static std::set<std::string, std::less<>> readExclude(const Fields& body) {
     std::set<std::string, std::less<>> exclude;
     const auto ids = pss::checkIds();
@@ -100,9 +103,8 @@ class PodSecurity final : public RuleCheck {
     for (std::size_t i = 0; i < entries->size(); ++i) {
       const Scalar& entry = (*entries)[i];
       if (std::find(ids.begin(), ids.end(), entry.text) == ids.end()) {
-        std::vector<std::string_view> known(ids.begin(), ids.end());
         body.report(entry.mark, indexed(body.pathOf("exclude"), i) + ": unknown check \"" +
-                                    entry.text + "\" (known checks: " + joinWords(known) + ")");
+                                    entry.text + "\" (known checks: " + joinWords(ids) + ")");
         continue;
       }
       exclude.insert(entry.text);
