@@ -115,7 +115,7 @@ class ObjectReader {
     return items;
   }
 
-  /// The keys whose values are not null, in the object's order.
+  /// The keys whose values are not null, in key order.
   std::vector<std::string> keys() const {
     std::vector<std::string> names;
     for (const auto& [name, value] : object_->items()) {

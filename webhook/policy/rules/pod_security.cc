@@ -89,8 +89,9 @@ class PodSecurity final : public RuleCheck {
     std::string problem =
         body.pathOf("level") + " must be baseline or restricted, got \"" + text->text + "\"";
     // PSA's third level allows everything: there is nothing for a rule to check.
-    if (text->text == "privileged")
+    if (text->text == "privileged") {
       problem += " (privileged allows everything: remove the rule instead)";
+    }
     body.report(text->mark, problem);
     return pss::Level::kBaseline;
   }
