@@ -1,8 +1,9 @@
 // Runs Kubernetes' own Pod Security Admission fixtures through the podSecurity rule: every Pod
 // under shared/peer-cases/pod-security-admission/ (read in place; see its README.md) must get
 // the verdict upstream expects at its level (v1.37, which `latest` is), and every denial must
-// name the upstream check id. Each Pod is also wrapped as a Deployment and a CronJob pod
-// template, which must get the same verdict: PSA judges a workload by its template.
+// name the upstream check id. Each Pod is also wrapped as the pod template of every workload kind
+// (Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob), which
+// must get the same verdict: PSA judges a workload by its template.
 
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
@@ -110,25 +111,26 @@ json toJson(const YAML::Node& node) {
   }
 }
 
-/// The kinds each Pod is judged as: the Pod itself and two workloads with it as template.
-enum class Wrapper { kPod, kDeployment, kCronJob };
-constexpr Wrapper kWrappers[] = {Wrapper::kPod, Wrapper::kDeployment, Wrapper::kCronJob};
+/// The kinds each Pod is judged as: the Pod itself and every workload with it as pod template.
+struct Wrapper {
+  std::string_view kind;
+  std::string_view apiVersion;
+};
+constexpr Wrapper kPod{"Pod", "v1"};
+constexpr Wrapper kWrappers[] = {kPod,
+                                 {"Deployment", "apps/v1"},
+                                 {"StatefulSet", "apps/v1"},
+                                 {"DaemonSet", "apps/v1"},
+                                 {"ReplicaSet", "apps/v1"},
+                                 {"ReplicationController", "v1"},
+                                 {"Job", "batch/v1"},
+                                 {"CronJob", "batch/v1"}};
 
-std::string wrapperName(Wrapper wrapper) {
-  switch (wrapper) {
-    case Wrapper::kPod:
-      return "Pod";
-    case Wrapper::kDeployment:
-      return "Deployment";
-    case Wrapper::kCronJob:
-      return "CronJob";
-  }
-  return "?";
-}
+std::string wrapperName(const Wrapper& wrapper) { return std::string(wrapper.kind); }
 
-json wrap(const json& pod, Wrapper wrapper) {
+json wrap(const json& pod, const Wrapper& wrapper) {
   const std::string name = pod.at("metadata").value("name", "pod");
-  if (wrapper == Wrapper::kPod) return pod;
+  if (wrapper.kind == "Pod") return pod;
   // The template carries the pod's annotations: PSA reads AppArmor and seccomp annotations
   // from the template's metadata.
   json templateMetadata = {{"labels", {{"app", name}}}};
@@ -136,21 +138,19 @@ json wrap(const json& pod, Wrapper wrapper) {
     templateMetadata["annotations"] = pod.at("metadata").at("annotations");
   }
   const json podTemplate = {{"metadata", templateMetadata}, {"spec", pod.at("spec")}};
-  if (wrapper == Wrapper::kDeployment) {
-    return {
-        {"apiVersion", "apps/v1"},
-        {"kind", "Deployment"},
-        {"metadata", {{"name", name}}},
-        {"spec", {{"selector", {{"matchLabels", {{"app", name}}}}}, {"template", podTemplate}}}};
+  json spec = {{"template", podTemplate}};
+  if (wrapper.kind == "CronJob") {
+    spec = {{"schedule", "@hourly"}, {"jobTemplate", {{"spec", spec}}}};
+  } else if (wrapper.kind != "Job") {
+    spec["selector"] = {{"matchLabels", {{"app", name}}}};
   }
-  return {{"apiVersion", "batch/v1"},
-          {"kind", "CronJob"},
+  return {{"apiVersion", wrapper.apiVersion},
+          {"kind", wrapper.kind},
           {"metadata", {{"name", name}}},
-          {"spec",
-           {{"schedule", "@hourly"}, {"jobTemplate", {{"spec", {{"template", podTemplate}}}}}}}};
+          {"spec", spec}};
 }
 
-json review(const json& object, Wrapper wrapper) {
+json review(const json& object, const Wrapper& wrapper) {
   const std::string apiVersion = object.value("apiVersion", "v1");
   const auto slash = apiVersion.find('/');
   const std::string group = slash == std::string::npos ? "" : apiVersion.substr(0, slash);
@@ -185,7 +185,8 @@ struct Verdict {
   std::string message;  ///< The findings, or the decoder's problem.
 };
 
-Verdict judge(const PssCase& pssCase, Wrapper wrapper, const std::string& version = "latest") {
+Verdict judge(const PssCase& pssCase, const Wrapper& wrapper,
+              const std::string& version = "latest") {
   const YAML::Node node =
       YAML::LoadFile((psaCasesDir() / pssCase.entry.value("file", "")).string());
   const json body = review(wrap(toJson(node), wrapper), wrapper);
@@ -238,15 +239,15 @@ std::string disagreement(const PssCase& pssCase, const Verdict& verdict) {
 
 class PssCaseTest : public testing::TestWithParam<PssCase> {};
 
-TEST_P(PssCaseTest, GetsTheUpstreamVerdictAsPodDeploymentAndCronJob) {
+TEST_P(PssCaseTest, GetsTheUpstreamVerdictAsPodAndAsEveryWorkloadTemplate) {
   const PssCase& pssCase = GetParam();
   if (!pssCase.skipReason.empty()) GTEST_SKIP() << pssCase.skipReason;
-  for (const Wrapper wrapper : kWrappers) {
+  for (const Wrapper& wrapper : kWrappers) {
     const std::string problem = disagreement(pssCase, judge(pssCase, wrapper));
     EXPECT_EQ(problem, "") << pssCase.entry.value("file", "") << " as a " << wrapperName(wrapper);
   }
   // The fixtures are v1.37's, which `latest` means; naming the version must not change anything.
-  EXPECT_EQ(disagreement(pssCase, judge(pssCase, Wrapper::kPod, "v1.37")), "");
+  EXPECT_EQ(disagreement(pssCase, judge(pssCase, kPod, "v1.37")), "");
 }
 
 INSTANTIATE_TEST_SUITE_P(pss, PssCaseTest, testing::ValuesIn(allCases()));
@@ -261,7 +262,7 @@ TEST(pssCases, PrintsCounts) {
     int total = 0;
     int allow = 0;
     int deny = 0;
-    std::map<Wrapper, int> matched;
+    std::map<std::string_view, int> matched;
   };
   std::map<std::string, Tally> tallies;
   std::vector<std::string> problems;
@@ -269,25 +270,29 @@ TEST(pssCases, PrintsCounts) {
     Tally& tally = tallies[pssCase.level()];
     ++tally.total;
     ++(pssCase.expectAllowed() ? tally.allow : tally.deny);
-    for (const Wrapper wrapper : kWrappers) {
+    for (const Wrapper& wrapper : kWrappers) {
       const std::string problem = disagreement(pssCase, judge(pssCase, wrapper));
       if (problem.empty()) {
-        ++tally.matched[wrapper];
+        ++tally.matched[wrapper.kind];
       } else {
         problems.push_back(pssCase.testName + " as " + wrapperName(wrapper) + ": " + problem);
       }
     }
   }
-  std::cout << "\nPod Security Admission fixtures (v1.37): verdict and check id as upstream\n"
-            << std::left << std::setw(12) << "level" << std::right << std::setw(7) << "total"
-            << std::setw(7) << "allow" << std::setw(7) << "deny" << std::setw(6) << "Pod"
-            << std::setw(12) << "Deployment" << std::setw(9) << "CronJob\n";
+  std::cout << "\nPod Security Admission fixtures (v1.37): verdict, check id and reason as "
+               "upstream, as a Pod and as the template of each workload kind\n"
+            << std::left << std::setw(12) << "level" << std::right << std::setw(6) << "total"
+            << std::setw(6) << "allow" << std::setw(6) << "deny";
+  for (const Wrapper& wrapper : kWrappers) std::cout << " " << wrapper.kind;
+  std::cout << "\n";
   for (auto& [level, tally] : tallies) {
-    std::cout << std::left << std::setw(12) << level << std::right << std::setw(7) << tally.total
-              << std::setw(7) << tally.allow << std::setw(7) << tally.deny << std::setw(6)
-              << tally.matched[Wrapper::kPod] << std::setw(12)
-              << tally.matched[Wrapper::kDeployment] << std::setw(9)
-              << tally.matched[Wrapper::kCronJob] << "\n";
+    std::cout << std::left << std::setw(12) << level << std::right << std::setw(6) << tally.total
+              << std::setw(6) << tally.allow << std::setw(6) << tally.deny;
+    for (const Wrapper& wrapper : kWrappers) {
+      std::cout << std::setw(static_cast<int>(wrapper.kind.size()) + 1)
+                << tally.matched[wrapper.kind];
+    }
+    std::cout << "\n";
   }
   for (const std::string& problem : problems) std::cout << "  MISMATCH " << problem << "\n";
   std::cout << std::flush;
