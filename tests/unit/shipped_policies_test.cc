@@ -47,7 +47,9 @@ json hardenedContainer(const std::string& name, const std::string& image) {
            {{"runAsNonRoot", true},
             {"runAsUser", 10001},
             {"allowPrivilegeEscalation", false},
-            {"readOnlyRootFilesystem", true}}}};
+            {"readOnlyRootFilesystem", true},
+            {"capabilities", {{"drop", {"ALL"}}}},
+            {"seccompProfile", {{"type", "RuntimeDefault"}}}}}};
 }
 
 json compliantSpec() {
@@ -125,17 +127,20 @@ std::vector<std::string> failures(const std::vector<RuleResult>& results) {
 TEST(ShippedPolicies, LoadWithTheDocumentedActions) {
   std::vector<std::string> names;
   for (const Policy& p : shipped().policies) names.push_back(p.name);
-  EXPECT_THAT(names,
-              ElementsAre("deprecated-registries", "production-baseline", "production-hardening"));
+  EXPECT_THAT(names, ElementsAre("deprecated-registries", "production-baseline",
+                                 "production-hardening", "pss-baseline", "pss-restricted"));
   EXPECT_EQ(shippedPolicy("production-baseline").action, Action::kEnforce);
+  EXPECT_EQ(shippedPolicy("pss-baseline").action, Action::kEnforce);
+  EXPECT_EQ(shippedPolicy("pss-restricted").action, Action::kAudit);
   EXPECT_EQ(shippedPolicy("production-hardening").action, Action::kAudit);
   EXPECT_EQ(shippedPolicy("deprecated-registries").action, Action::kWarn);
 }
 
 TEST(ShippedPolicies, CompliantPodPassesEveryPolicy) {
   const auto results = evaluateRequest(shipped(), decode(podReview(compliantSpec())));
-  // 5 baseline rules (1 pod-level) + 2 hardening + 1 deprecated, for 2 containers.
-  EXPECT_EQ(results.size(), 4u * 2 + 1 + 2 * 2 + 1 * 2);
+  // 5 baseline rules (1 pod-level) + 2 hardening + 1 deprecated, for 2 containers, and the
+  // two pod-level Pod Security Standards rules.
+  EXPECT_EQ(results.size(), 4u * 2 + 1 + 2 * 2 + 1 * 2 + 2);
   EXPECT_THAT(failures(results), IsEmpty());
 }
 
@@ -211,6 +216,33 @@ TEST(DeprecatedRegistries, WarnsForK8sGcrIoEverywhere) {
   }
   spec["containers"][0]["image"] = "registry.k8s.io/pause:3.9";
   EXPECT_THAT(failures(evaluateWith("deprecated-registries", podReview(spec))), IsEmpty());
+}
+
+TEST(PssBaseline, ViolatingPodFailsWithThePodSecurityCheckIds) {
+  const auto results = evaluateWith("pss-baseline", podReview(violatingSpec()));
+  EXPECT_THAT(failures(results), ElementsAre("pod-security-baseline"));
+  EXPECT_THAT(results.front().message,
+              HasSubstr("violates PodSecurity \"baseline:latest\": hostNamespaces: host "
+                        "namespaces (hostNetwork=true); privileged: privileged (container "
+                        "\"agent\" must not set securityContext.privileged=true)"));
+}
+
+TEST(PssBaseline, WorkloadTemplatesGetThePodsVerdictAndSystemNamespacesAreExempt) {
+  EXPECT_THAT(failures(evaluateWith("pss-baseline", deploymentReview(violatingSpec()))),
+              ElementsAre("pod-security-baseline"));
+  EXPECT_THAT(evaluateWith("pss-baseline", podReview(violatingSpec(), "kube-system")), IsEmpty());
+}
+
+TEST(PssRestricted, UnhardenedPodIsReportedNotDenied) {
+  json spec = compliantSpec();
+  spec["containers"][0]["securityContext"].erase("seccompProfile");
+  const auto results = evaluateWith("pss-restricted", podReview(spec));
+  EXPECT_THAT(failures(results), ElementsAre("pod-security-restricted"));
+  EXPECT_EQ(results.front().action, Action::kAudit);
+  EXPECT_THAT(results.front().message,
+              HasSubstr("seccompProfile_restricted: seccompProfile (pod or container \"web\" "
+                        "must set securityContext.seccompProfile.type to \"RuntimeDefault\" or "
+                        "\"Localhost\")"));
 }
 
 TEST(ShippedPolicies, ServiceDeniesOnlyForTheEnforcedBaseline) {

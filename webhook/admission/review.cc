@@ -115,6 +115,15 @@ class ObjectReader {
     return items;
   }
 
+  /// The keys whose values are not null, in key order.
+  std::vector<std::string> keys() const {
+    std::vector<std::string> names;
+    for (const auto& [name, value] : object_->items()) {
+      if (!value.is_null()) names.push_back(name);
+    }
+    return names;
+  }
+
   std::map<std::string, std::string> optStringMap(std::string_view key) const {
     std::map<std::string, std::string> result;
     const json* value = find(key);
@@ -147,6 +156,26 @@ std::string objectRelative(const std::string& path) {
   return path.rfind(kObjectPrefix, 0) == 0 ? path.substr(kObjectPrefix.size()) : path;
 }
 
+/// `{type: ...}` profiles (seccompProfile, appArmorProfile): the type, "" when it is missing.
+std::optional<std::string> decodeProfileType(const ObjectReader& sc, std::string_view key) {
+  auto profile = sc.optObject(key);
+  if (!profile) return std::nullopt;
+  return profile->optString("type").value_or("");
+}
+
+std::optional<SeLinuxOptions> decodeSeLinuxOptions(const ObjectReader& sc) {
+  auto options = sc.optObject("seLinuxOptions");
+  if (!options) return std::nullopt;
+  return SeLinuxOptions{
+      options->optString("user").value_or(""), options->optString("role").value_or(""),
+      options->optString("type").value_or(""), options->optString("level").value_or("")};
+}
+
+std::optional<bool> decodeHostProcess(const ObjectReader& sc) {
+  auto windows = sc.optObject("windowsOptions");
+  return windows ? windows->optBool("hostProcess") : std::nullopt;
+}
+
 ContainerSecurityContext decodeContainerSecurityContext(const ObjectReader& container) {
   ContainerSecurityContext context;
   if (auto sc = container.optObject("securityContext")) {
@@ -157,11 +186,86 @@ ContainerSecurityContext decodeContainerSecurityContext(const ObjectReader& cont
     context.allowPrivilegeEscalation = sc->optBool("allowPrivilegeEscalation");
     context.readOnlyRootFilesystem = sc->optBool("readOnlyRootFilesystem");
     if (auto capabilities = sc->optObject("capabilities")) {
+      context.hasCapabilities = true;
       context.capabilities.add = capabilities->optStringArray("add");
       context.capabilities.drop = capabilities->optStringArray("drop");
     }
+    context.seccompProfileType = decodeProfileType(*sc, "seccompProfile");
+    context.appArmorProfileType = decodeProfileType(*sc, "appArmorProfile");
+    context.seLinuxOptions = decodeSeLinuxOptions(*sc);
+    context.procMount = sc->optString("procMount");
+    context.windowsHostProcess = decodeHostProcess(*sc);
   }
   return context;
+}
+
+PodSecurityContext decodePodSecurityContext(const ObjectReader& spec) {
+  PodSecurityContext context;
+  if (auto sc = spec.optObject("securityContext")) {
+    context.runAsNonRoot = sc->optBool("runAsNonRoot");
+    context.runAsUser = sc->optInt64("runAsUser");
+    context.runAsGroup = sc->optInt64("runAsGroup");
+    context.seccompProfileType = decodeProfileType(*sc, "seccompProfile");
+    context.appArmorProfileType = decodeProfileType(*sc, "appArmorProfile");
+    context.seLinuxOptions = decodeSeLinuxOptions(*sc);
+    for (const ObjectReader& sysctl : sc->optObjectArray("sysctls")) {
+      context.sysctls.push_back(sysctl.optString("name").value_or(""));
+    }
+    context.windowsHostProcess = decodeHostProcess(*sc);
+  }
+  return context;
+}
+
+std::vector<std::int64_t> decodeHostPorts(const ObjectReader& container) {
+  std::vector<std::int64_t> hostPorts;
+  for (const ObjectReader& port : container.optObjectArray("ports")) {
+    const auto hostPort = port.optInt64("hostPort");
+    if (hostPort && *hostPort != 0) hostPorts.push_back(*hostPort);
+  }
+  return hostPorts;
+}
+
+/// The `host` of a handler's httpGet and tcpSocket, when set and not empty.
+void decodeHandlerHosts(const ObjectReader& handler, std::vector<std::string>& hosts) {
+  for (std::string_view action : {"httpGet", "tcpSocket"}) {
+    if (auto target = handler.optObject(action)) {
+      auto host = target->optString("host");
+      if (host && !host->empty()) hosts.push_back(*host);
+    }
+  }
+}
+
+std::vector<std::string> decodeProbeHosts(const ObjectReader& container) {
+  std::vector<std::string> hosts;
+  for (std::string_view probe : {"livenessProbe", "readinessProbe", "startupProbe"}) {
+    if (auto handler = container.optObject(probe)) decodeHandlerHosts(*handler, hosts);
+  }
+  if (auto lifecycle = container.optObject("lifecycle")) {
+    for (std::string_view hook : {"postStart", "preStop"}) {
+      if (auto handler = lifecycle->optObject(hook)) decodeHandlerHosts(*handler, hosts);
+    }
+  }
+  return hosts;
+}
+
+std::vector<Volume> decodeVolumes(const ObjectReader& spec, const DecodeLimits& limits) {
+  std::vector<Volume> volumes;
+  for (const ObjectReader& item : spec.optObjectArray("volumes")) {
+    if (volumes.size() >= limits.maxVolumes) {
+      fail(spec.path() + " has more than " + std::to_string(limits.maxVolumes) + " volumes");
+    }
+    Volume volume;
+    volume.name = item.optString("name").value_or("");
+    for (const std::string& key : item.keys()) {
+      if (key == "name") continue;
+      // Every volume source is an object; checking the type keeps `hostPath: "/"` from
+      // passing as a source nobody can read.
+      (void)item.requireObject(key);
+      volume.sources.push_back(key);
+    }
+    volumes.push_back(std::move(volume));
+  }
+  return volumes;
 }
 
 void decodeContainers(const ObjectReader& spec, std::string_view key, ContainerKind kind,
@@ -176,6 +280,8 @@ void decodeContainers(const ObjectReader& spec, std::string_view key, ContainerK
     container.name = item.optString("name").value_or("");
     container.image = item.requireString("image");
     container.securityContext = decodeContainerSecurityContext(item);
+    container.hostPorts = decodeHostPorts(item);
+    container.probeHosts = decodeProbeHosts(item);
     out.push_back(std::move(container));
   }
 }
@@ -186,11 +292,10 @@ PodSpec decodePodSpec(const ObjectReader& spec, const DecodeLimits& limits) {
   pod.hostNetwork = spec.optBool("hostNetwork").value_or(false);
   pod.hostPID = spec.optBool("hostPID").value_or(false);
   pod.hostIPC = spec.optBool("hostIPC").value_or(false);
-  if (auto sc = spec.optObject("securityContext")) {
-    pod.securityContext.runAsNonRoot = sc->optBool("runAsNonRoot");
-    pod.securityContext.runAsUser = sc->optInt64("runAsUser");
-    pod.securityContext.runAsGroup = sc->optInt64("runAsGroup");
-  }
+  pod.hostUsers = spec.optBool("hostUsers");
+  if (auto os = spec.optObject("os")) pod.osName = os->optString("name");
+  pod.securityContext = decodePodSecurityContext(spec);
+  pod.volumes = decodeVolumes(spec, limits);
   decodeContainers(spec, "containers", ContainerKind::kContainer, limits, pod.containers);
   decodeContainers(spec, "initContainers", ContainerKind::kInitContainer, limits, pod.containers);
   decodeContainers(spec, "ephemeralContainers", ContainerKind::kEphemeralContainer, limits,
@@ -230,11 +335,16 @@ ReviewedObject decodeObject(const ObjectReader& object, const AdmissionRequest& 
   if (path.empty() || !evaluatedSubresource) {
     return decoded;
   }
-  ObjectReader cursor = object;
-  for (std::string_view key : path) {
-    cursor = cursor.requireObject(key);
+  // The pod's metadata sits beside its spec: the object's own for a Pod, the template's for a
+  // workload, which is what the pods it creates will carry.
+  ObjectReader parent = object;
+  for (std::size_t i = 0; i + 1 < path.size(); ++i) {
+    parent = parent.requireObject(path[i]);
   }
-  decoded.podSpec = decodePodSpec(cursor, limits);
+  decoded.podSpec = decodePodSpec(parent.requireObject(path.back()), limits);
+  if (auto metadata = parent.optObject("metadata")) {
+    decoded.podSpec->annotations = metadata->optStringMap("annotations");
+  }
   return decoded;
 }
 

@@ -26,6 +26,14 @@ struct Capabilities {
   std::vector<std::string> drop;
 };
 
+/// securityContext.seLinuxOptions; absent fields are "" as in the Kubernetes API.
+struct SeLinuxOptions {
+  std::string user;
+  std::string role;
+  std::string type;
+  std::string level;
+};
+
 /// The fields of a container's securityContext that rules read; unset fields stay nullopt so
 /// rules can apply Kubernetes defaults and pod-level fallbacks themselves.
 struct ContainerSecurityContext {
@@ -36,12 +44,27 @@ struct ContainerSecurityContext {
   std::optional<bool> allowPrivilegeEscalation;
   std::optional<bool> readOnlyRootFilesystem;
   Capabilities capabilities;
+  /// Set when `capabilities` is written at all: the Pod Security Standards tell an absent
+  /// capabilities object from an empty one only through it, as the API does.
+  bool hasCapabilities = false;
+  /// seccompProfile.type, "" when the profile is written without a type; nullopt when absent.
+  std::optional<std::string> seccompProfileType;
+  /// appArmorProfile.type, "" when the profile is written without a type; nullopt when absent.
+  std::optional<std::string> appArmorProfileType;
+  std::optional<SeLinuxOptions> seLinuxOptions;
+  std::optional<std::string> procMount;    ///< "Default", "Unmasked", ...
+  std::optional<bool> windowsHostProcess;  ///< windowsOptions.hostProcess.
 };
 
 struct PodSecurityContext {
   std::optional<bool> runAsNonRoot;
   std::optional<std::int64_t> runAsUser;
   std::optional<std::int64_t> runAsGroup;
+  std::optional<std::string> seccompProfileType;   ///< As in ContainerSecurityContext.
+  std::optional<std::string> appArmorProfileType;  ///< As in ContainerSecurityContext.
+  std::optional<SeLinuxOptions> seLinuxOptions;
+  std::vector<std::string> sysctls;  ///< sysctls[*].name, in order.
+  std::optional<bool> windowsHostProcess;
 };
 
 struct Container {
@@ -49,16 +72,34 @@ struct Container {
   std::string name;
   std::string image;  ///< As written in the spec (not normalized).
   ContainerSecurityContext securityContext;
+  std::vector<std::int64_t> hostPorts;  ///< ports[*].hostPort that are set and not 0.
+  /// Non-empty `host` of httpGet/tcpSocket in liveness/readiness/startup probes and in
+  /// lifecycle postStart/preStop handlers, in that order.
+  std::vector<std::string> probeHosts;
   std::string path;  ///< JSON path for messages, e.g. "spec.template.spec.initContainers[0]".
+};
+
+/// One entry of spec.volumes: its name and which volume sources it sets.
+struct Volume {
+  std::string name;
+  /// The keys other than `name` whose value is not null ("hostPath", "emptyDir", ...), as
+  /// written; the API allows one, but a request may carry more.
+  std::vector<std::string> sources;
 };
 
 struct PodSpec {
   bool hostNetwork = false;
   bool hostPID = false;
   bool hostIPC = false;
+  std::optional<bool> hostUsers;
+  std::optional<std::string> osName;  ///< spec.os.name ("linux", "windows").
   PodSecurityContext securityContext;
+  std::vector<Volume> volumes;
   std::vector<Container>
-      containers;    ///< containers, then initContainers, then ephemeralContainers.
+      containers;  ///< containers, then initContainers, then ephemeralContainers.
+  /// The pod's annotations: the object's for a Pod, its pod template's for a workload, as Pod
+  /// Security Admission reads them (AppArmor and seccomp annotations).
+  std::map<std::string, std::string> annotations;
   std::string path;  ///< JSON path of the pod spec inside the object.
 };
 
@@ -118,6 +159,7 @@ struct DecodedReview {
 struct DecodeLimits {
   std::size_t maxDepth = 64;         ///< JSON nesting depth.
   std::size_t maxContainers = 1024;  ///< All container kinds together.
+  std::size_t maxVolumes = 1024;     ///< spec.volumes entries.
   /// JSON values in the body, bounding the decoded tree's memory (~100 bytes a value): etcd keeps
   /// objects under 1.5 MiB, ~100k values, and a review carries object and oldObject.
   std::size_t maxValues = 262'144;

@@ -8,8 +8,8 @@ const std::vector<RuleType>& ruleTypes() {
   // Assembled on first use from each family's list: no registration at static initialization.
   static const std::vector<RuleType> types = [] {
     std::vector<RuleType> all;
-    for (auto family :
-         {containerSecurityRuleTypes, imageReferenceRuleTypes, podRuleTypes, imageFactsRuleTypes}) {
+    for (auto family : {containerSecurityRuleTypes, imageReferenceRuleTypes, podRuleTypes,
+                        imageFactsRuleTypes, podSecurityRuleTypes}) {
       const std::vector<RuleType> entries = family();
       all.insert(all.end(), entries.begin(), entries.end());
     }

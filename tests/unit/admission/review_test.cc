@@ -305,6 +305,121 @@ TEST(DecodeReview, ValueCountIsBoundedBeforeParsing) {
   EXPECT_NO_THROW(decodeReview(review(podRequest({})).dump()));
 }
 
+TEST(DecodeReview, PodSecurityStandardsFields) {
+  const json spec = {
+      {"hostUsers", false},
+      {"os", {{"name", "windows"}}},
+      {"securityContext",
+       {{"seccompProfile", {{"type", "RuntimeDefault"}}},
+        {"appArmorProfile", {{"type", "Localhost"}, {"localhostProfile", "p"}}},
+        {"seLinuxOptions", {{"type", "container_t"}, {"level", "s0"}}},
+        {"sysctls", {{{"name", "kernel.shm_rmid_forced"}, {"value", "1"}}}},
+        {"windowsOptions", {{"hostProcess", false}}}}},
+      {"volumes",
+       {{{"name", "data"}, {"emptyDir", json::object()}},
+        {{"name", "host"}, {"hostPath", {{"path", "/"}}}},
+        {{"name", "defaulted"}, {"configMap", nullptr}}}},
+      {"containers",
+       {{{"name", "a"},
+         {"image", "a"},
+         {"ports", {{{"containerPort", 80}, {"hostPort", 8080}}, {{"containerPort", 81}}}},
+         {"livenessProbe", {{"httpGet", {{"host", "10.0.0.1"}, {"port", 80}}}}},
+         {"readinessProbe", {{"tcpSocket", {{"host", ""}, {"port", 80}}}}},
+         {"lifecycle", {{"preStop", {{"httpGet", {{"host", "example.com"}, {"port", 80}}}}}}},
+         {"securityContext",
+          {{"seccompProfile", json::object()},
+           {"procMount", "Unmasked"},
+           {"capabilities", json::object()},
+           {"seLinuxOptions", {{"user", "u"}, {"role", "r"}}},
+           {"windowsOptions", {{"hostProcess", true}}}}}}}}};
+  const AdmissionRequest request = requestOf(decodeReview(review(podRequest(spec)).dump()));
+  const PodSpec& pod = *request.object->podSpec;
+  EXPECT_EQ(pod.hostUsers, false);
+  EXPECT_EQ(pod.osName, "windows");
+  EXPECT_EQ(pod.securityContext.seccompProfileType, "RuntimeDefault");
+  EXPECT_EQ(pod.securityContext.appArmorProfileType, "Localhost");
+  EXPECT_EQ(pod.securityContext.seLinuxOptions->type, "container_t");
+  EXPECT_EQ(pod.securityContext.seLinuxOptions->level, "s0");
+  EXPECT_THAT(pod.securityContext.sysctls, ElementsAre("kernel.shm_rmid_forced"));
+  EXPECT_EQ(pod.securityContext.windowsHostProcess, false);
+  ASSERT_EQ(pod.volumes.size(), 3u);
+  EXPECT_THAT(pod.volumes[0].sources, ElementsAre("emptyDir"));
+  EXPECT_THAT(pod.volumes[1].sources, ElementsAre("hostPath"));
+  EXPECT_THAT(pod.volumes[2].sources, IsEmpty());
+  const Container& container = pod.containers.at(0);
+  EXPECT_THAT(container.hostPorts, ElementsAre(8080));
+  EXPECT_THAT(container.probeHosts, ElementsAre("10.0.0.1", "example.com"));
+  const ContainerSecurityContext& context = container.securityContext;
+  EXPECT_EQ(context.seccompProfileType, "");  // Written without a type.
+  EXPECT_FALSE(context.appArmorProfileType);
+  EXPECT_EQ(context.procMount, "Unmasked");
+  EXPECT_TRUE(context.hasCapabilities);
+  EXPECT_EQ(context.seLinuxOptions->user, "u");
+  EXPECT_EQ(context.seLinuxOptions->role, "r");
+  EXPECT_EQ(context.windowsHostProcess, true);
+}
+
+TEST(DecodeReview, PodAnnotationsComeFromThePodOrItsTemplate) {
+  json request = podRequest({{"containers", {{{"name", "a"}, {"image", "a"}}}}});
+  request["object"]["metadata"]["annotations"] = {{"k", "pod"}};
+  EXPECT_EQ(requestOf(decodeReview(review(request).dump())).object->podSpec->annotations.at("k"),
+            "pod");
+  const json templateSpec = {{"containers", {{{"name", "a"}, {"image", "a"}}}}};
+  const json cronJob = {{"uid", "u"},
+                        {"kind", {{"group", "batch"}, {"version", "v1"}, {"kind", "CronJob"}}},
+                        {"operation", "CREATE"},
+                        {"object",
+                         {{"metadata", {{"name", "c"}, {"annotations", {{"k", "cronjob"}}}}},
+                          {"spec",
+                           {{"jobTemplate",
+                             {{"metadata", {{"annotations", {{"k", "job"}}}}},
+                              {"spec",
+                               {{"template",
+                                 {{"metadata", {{"annotations", {{"k", "template"}}}}},
+                                  {"spec", templateSpec}}}}}}}}}}}};
+  EXPECT_EQ(requestOf(decodeReview(review(cronJob).dump())).object->podSpec->annotations.at("k"),
+            "template");
+}
+
+TEST(DecodeReview, PodSecurityFieldsOfTheWrongTypeAreAnswerableProblems) {
+  const auto problemWith = [](const json& spec) {
+    return problemOf(review(podRequest(spec)).dump());
+  };
+  const json container = {{"name", "a"}, {"image", "a"}};
+  EXPECT_EQ(problemWith({{"hostUsers", "false"}}),
+            "request.object.spec.hostUsers must be a boolean");
+  EXPECT_EQ(problemWith({{"os", {{"name", 1}}}}), "request.object.spec.os.name must be a string");
+  EXPECT_EQ(problemWith({{"volumes", {{{"name", "v"}, {"hostPath", "/"}}}}}),
+            "request.object.spec.volumes[0].hostPath must be an object");
+  EXPECT_EQ(problemWith({{"securityContext", {{"sysctls", {"kernel.msgmax"}}}}}),
+            "request.object.spec.securityContext.sysctls[0] must be an object");
+  EXPECT_EQ(problemWith({{"securityContext", {{"seccompProfile", {{"type", true}}}}}}),
+            "request.object.spec.securityContext.seccompProfile.type must be a string");
+  json withPort = container;
+  withPort["ports"] = {{{"hostPort", "80"}}};
+  EXPECT_EQ(problemWith({{"containers", {withPort}}}),
+            "request.object.spec.containers[0].ports[0].hostPort must be an integer");
+  json withProbe = container;
+  withProbe["startupProbe"] = {{"httpGet", {{"host", 1}}}};
+  EXPECT_EQ(problemWith({{"containers", {withProbe}}}),
+            "request.object.spec.containers[0].startupProbe.httpGet.host must be a string");
+  json request = podRequest(json::object());
+  request["object"]["metadata"]["annotations"] = {{"a", true}};
+  EXPECT_EQ(problemOf(review(request).dump()),
+            "request.object.metadata.annotations.a must be a string");
+}
+
+TEST(DecodeReview, VolumeCountIsBounded) {
+  json volumes = json::array();
+  for (int i = 0; i < 5; ++i) volumes.push_back({{"name", "v"}, {"emptyDir", json::object()}});
+  DecodeLimits limits;
+  limits.maxVolumes = 4;
+  const DecodedReview decoded =
+      decodeReview(review(podRequest({{"volumes", volumes}})).dump(), limits);
+  EXPECT_THAT(std::get<MalformedRequest>(decoded.request).problem,
+              HasSubstr("more than 4 volumes"));
+}
+
 TEST(DecodeReview, EnvelopeIsEchoed) {
   json body = review(podRequest({}));
   body["apiVersion"] = "admission.k8s.io/v1beta1";

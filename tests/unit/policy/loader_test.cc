@@ -415,6 +415,54 @@ TEST(PolicyLoaderErrors, RuleWithZeroOrTwoRuleTypes) {
                                     "privileged)")));
 }
 
+TEST(PolicyLoader, ReadsPodSecurityLevelsAndVersions) {
+  const PolicySet set = loadPoliciesFromString(policyWith(R"(  rules:
+    - name: a
+      podSecurity: {level: baseline}
+    - name: b
+      podSecurity: {level: restricted, version: v1.0, exclude: [runAsUser, hostPathVolumes]}
+    - name: c
+      podSecurity: {level: restricted, version: v1.37}
+)"),
+                                               "test.yaml");
+  ASSERT_EQ(set.policies.size(), 1u);
+  EXPECT_THAT(ruleKeysOf(set.policies[0]),
+              ElementsAre("podSecurity", "podSecurity", "podSecurity"));
+}
+
+TEST(PolicyLoaderErrors, PodSecurityBody) {
+  const auto problems = problemsOf(policyWith(R"(  rules:
+    - name: a
+      podSecurity: {}
+    - name: b
+      podSecurity: {level: privileged, version: v1.38}
+    - name: c
+      podSecurity: {level: baseline, version: v0.9, exclude: [hostNamespaces, seccompProfile]}
+    - name: d
+      podSecurity: {level: Baseline, version: "1.25", levle: x}
+    - name: e
+      podSecurity: {level: baseline, version: v1.025, exclude: hostPorts}
+)"));
+  EXPECT_THAT(problems,
+              ElementsAre(problemAt(8, 20, "spec.rules[0].podSecurity.level is required"),
+                          problemAt(10, 28,
+                                    "spec.rules[1].podSecurity.level must be baseline or "
+                                    "restricted, got \"privileged\" (privileged allows "
+                                    "everything: remove the rule instead)"),
+                          problemAt(10, 49,
+                                    "spec.rules[1].podSecurity.version must be latest or v1.0 to "
+                                    "v1.37 (the Pod Security Standards versions imagegate knows), "
+                                    "got \"v1.38\""),
+                          problemAt(12, 47, "version must be latest or v1.0 to v1.37"),
+                          problemAt(12, 79,
+                                    "spec.rules[2].podSecurity.exclude[1]: unknown check "
+                                    "\"seccompProfile\" (known checks: appArmorProfile, "),
+                          problemAt(14, 55, "unknown field \"levle\""),
+                          problemAt(14, 28, "must be baseline or restricted, got \"Baseline\""),
+                          problemAt(14, 47, "got \"1.25\""), problemAt(16, 47, "got \"v1.025\""),
+                          problemAt(16, 64, "exclude must be a list of strings")));
+}
+
 TEST(PolicyLoaderErrors, DuplicateRuleNames) {
   const auto problems = problemsOf(policyWith(R"(  rules:
     - name: r

@@ -1,7 +1,8 @@
 // Rule semantics as data: every tests/data/rules/<ruleKey>/<verdict>-<what>.yaml is one test.
 //
 // A fixture holds the rule's body (`rule`), what it is checked on (`pod`, a PodSpec as written
-// in a manifest; `container`, shorthand for a pod with that one container; or `image`, a
+// in a manifest, with the Pod's `metadata` (annotations) optionally beside it; `container`,
+// shorthand for a pod with that one container; or `image`, a
 // reference checked as `imagegate check` does), optionally the registry's answer for every image
 // (`facts: {user, layers: [compressed sizes]}` or `fetchError`), the policy's `onFetchError`,
 // and a `message` the decisive result must contain. The verdict (pass, fail, error, warn) is the
@@ -118,6 +119,8 @@ admission::AdmissionRequest requestFor(const YAML::Node& doc) {
     if (!container.contains("name")) container["name"] = "app";
     spec["containers"] = json::array({container});
   }
+  json object = {{"apiVersion", "v1"}, {"kind", "Pod"}, {"spec", spec}};
+  if (doc["metadata"]) object["metadata"] = toJson(doc["metadata"]);
   const json review = {{"apiVersion", "admission.k8s.io/v1"},
                        {"kind", "AdmissionReview"},
                        {"request",
@@ -125,7 +128,7 @@ admission::AdmissionRequest requestFor(const YAML::Node& doc) {
                          {"kind", {{"group", ""}, {"version", "v1"}, {"kind", "Pod"}}},
                          {"namespace", "default"},
                          {"operation", "CREATE"},
-                         {"object", {{"apiVersion", "v1"}, {"kind", "Pod"}, {"spec", spec}}}}}};
+                         {"object", object}}}};
   auto decoded = admission::decodeReview(review.dump());
   return std::get<admission::AdmissionRequest>(std::move(decoded.request));
 }

@@ -106,5 +106,6 @@ std::vector<RuleType> containerSecurityRuleTypes();  // rules/container_security
 std::vector<RuleType> imageReferenceRuleTypes();     // rules/image_reference.cc
 std::vector<RuleType> podRuleTypes();                // rules/pod.cc
 std::vector<RuleType> imageFactsRuleTypes();         // rules/image_facts.cc
+std::vector<RuleType> podSecurityRuleTypes();        // rules/pod_security.cc
 
 }  // namespace imagegate::policy
