@@ -3,14 +3,10 @@
 #   scripts/build-image.sh [OUT_DIR]     (default build/image; tag = the project version)
 # IMAGEGATE_BINARY names the binary to package (default: build/imagegate, built if missing).
 #
-# The image holds exactly what the server needs and nothing an attacker could use:
-#   - /usr/local/bin/imagegate (debug info stripped), the entrypoint;
-#   - the shared libraries `ldd` lists for it, and the dynamic loader, at the paths ldd names;
-#   - CA certificates (/etc/ssl/certs/ca-certificates.crt, and OpenSSL's default cert.pem path
-#     pointing at it) for registries with public certificates;
-#   - /etc/passwd and /etc/group with root and the numeric non-root user 65532 ("nonroot", as in
-#     distroless images), and an nsswitch.conf so names resolve through /etc/hosts then DNS;
-#   - USER 65532:65532. No shell, no package manager, no other binary.
+# The image holds exactly what the server needs and nothing an attacker could use (the root
+# filesystem of scripts/image-rootfs.sh: the binary, the libraries ldd lists, CA certificates,
+# passwd with user 65532), with USER 65532:65532. No shell, no package manager, no other binary.
+# The Dockerfile builds the same image where a Docker engine exists.
 # Then: skopeo copy oci:OUT_DIR:VERSION docker://REGISTRY/imagegate/imagegate:VERSION (see the
 # chart README). The layer is reproducible for a given binary: fixed timestamps and owners.
 set -euo pipefail
@@ -20,7 +16,7 @@ out=${1:-build/image}
 version=$(sed -n 's/^project(imagegate VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
 binary=${IMAGEGATE_BINARY:-build/imagegate}
 epoch=2024-01-01T00:00:00Z
-for tool in umoci ldd tar objcopy; do
+for tool in umoci tar; do
   command -v "$tool" >/dev/null || { echo "build-image: $tool missing (scripts/install-deps.sh)" >&2; exit 1; }
 done
 if [[ -z ${IMAGEGATE_BINARY:-} && ! -x $binary ]]; then
@@ -32,29 +28,8 @@ fi
 stage=$(mktemp -d)
 trap 'rm -rf -- "$stage"' EXIT
 root=$stage/rootfs
-mkdir -p "$root/usr/local/bin" "$root/etc/ssl/certs" "$root/usr/lib/ssl"
-
-objcopy --strip-debug "$binary" "$root/usr/local/bin/imagegate"
-
-# Every library the dynamic loader resolves for this binary on this (the build) system, copied
-# (symlinks followed) to the path it was found at, and the loader itself (the line without "=>").
-# "not found" would make an image that cannot start: refuse.
-if ldd "$binary" | grep -q "not found"; then
-  echo "build-image: unresolved libraries:" >&2; ldd "$binary" >&2; exit 1
-fi
-ldd "$binary" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | sort -u |
-  while read -r library; do
-    mkdir -p "$root$(dirname "$library")"
-    cp -L "$library" "$root$library"
-  done
-
-cp -L /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
-# OpenSSL's default bundle path (OPENSSLDIR/cert.pem), as Debian links it.
-ln -s /etc/ssl/certs/ca-certificates.crt "$root/usr/lib/ssl/cert.pem"
-printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/nonexistent:/sbin/nologin\n' \
-  >"$root/etc/passwd"
-printf 'root:x:0:\nnonroot:x:65532:\n' >"$root/etc/group"
-printf 'hosts: files dns\n' >"$root/etc/nsswitch.conf"
+# The same root filesystem as the Dockerfile's final stage: one script assembles both.
+scripts/image-rootfs.sh "$binary" "$root"
 
 # GNU tar, not `umoci insert` (umoci 0.4.7 writes truncated tars; see
 # tests/fixtures/registry/build-images.sh): fixed times, owner root, no write bits for others.
