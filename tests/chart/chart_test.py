@@ -410,7 +410,9 @@ class RenderedObjectsTest(unittest.TestCase):
             self.assertEqual(set(c["resources"][kind]), {"cpu", "memory"})
         # Probes over HTTPS on the serving port.
         port = c["ports"][0]
-        self.assertEqual(flags(objects)["listen"], f":{port['containerPort']}")
+        self.assertEqual(flags(objects)["listen"], f"0.0.0.0:{port['containerPort']}")
+        self.assertEqual(flags(render("--set", "listenAddress=[::]"))["listen"],
+                         f"[::]:{port['containerPort']}")
         for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
             self.assertEqual(c[probe]["httpGet"], {"path": path, "port": port["name"],
                                                    "scheme": "HTTPS"})
