@@ -800,6 +800,11 @@ class ServeRenderedChartTest(unittest.TestCase):
         grace = one(objects, "Deployment")["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
         started = time.monotonic()
         process.send_signal(signal.SIGTERM)
+        # During the drain period the readiness probe fails (the kubelet takes the pod out of the
+        # Service) while reviews are still answered.
+        time.sleep(0.2)
+        self.assertEqual(self.request(context, port, "GET", "/readyz")[0], 503)
+        self.assertTrue(self.review(context, port, hook, "pod-allow.json")["allowed"])
         self.assertEqual(process.wait(timeout=grace), 0)
         self.assertLess(time.monotonic() - started, grace)
 
