@@ -206,14 +206,50 @@ def strict_field_problems(obj, type_name, fields, path=""):
         for key, value in obj.items():
             problems += strict_field_problems(value, match.group(1), fields, f"{path}.{key}")
         return problems
-    if type_name not in fields or not isinstance(obj, dict):
-        return problems  # a scalar, IntOrString, or free-form
+    if not isinstance(obj, dict):
+        return problems  # a scalar, or IntOrString
+    if type_name not in fields:
+        # An object of a type without a field table would go unchecked: only free-form ones may.
+        if type_name not in ("any", "object"):
+            problems.append(f"{path}: no field table for type {type_name}")
+        return problems
     for key, value in obj.items():
         if key not in fields[type_name]:
             problems.append(f"{path}.{key}: unknown field of {type_name}")
         else:
             problems += strict_field_problems(value, fields[type_name][key], fields, f"{path}.{key}")
     return problems
+
+
+def cert_manager_fields():
+    """Field tables of the cert-manager types, in the form of k8s-fields.json, read from the
+    TypeScript declarations of @kubernetes-models/cert-manager (generated from cert-manager's CRD
+    schemas): each `export interface INAME ... {` block lists its fields as `"name"?: Type;` at
+    four spaces (as does its model class), and `export type { ISHORT as ILONG }` names the long aliases other files use.
+    Object metadata is the Kubernetes ObjectMeta of k8s-fields.json."""
+    root = ARGS.tools / "validator/node_modules/@kubernetes-models/cert-manager"
+    interfaces, aliases = {}, {}
+    for path in root.rglob("*.d.ts"):
+        text = path.read_text()
+        # The model class repeats its interface's fields, inherited ones included (IssuerSpec
+        # extends IssuerConfig with an empty interface body).
+        blocks = re.findall(r"^export interface (I\w+)[^{]*\{\n(.*?)^\}", text, re.S | re.M)
+        blocks += re.findall(r"^export declare class \w+ extends Model<(I\w+)>[^{]*\{\n(.*?)^\}",
+                             text, re.S | re.M)
+        for name, body in blocks:
+            fields = dict(re.findall(r'^    "(\w+)"\??: (.+);$', body, re.M))
+            interfaces.setdefault(name, {}).update(fields)
+        for short, long in re.findall(r"(I\w+) as (I\w+)", text):
+            aliases[long] = short
+
+    def resolve(type_name):
+        if type_name.startswith("Array<"):
+            return f"Array<{resolve(type_name[6:-1])}>"
+        if "ObjectMeta" in type_name:
+            return "V1ObjectMeta"
+        return aliases.get(type_name, type_name)
+    return {name: {field: resolve(t) for field, t in fields.items()}
+            for name, fields in interfaces.items()}
 
 
 class LintAndSchemaTest(unittest.TestCase):
@@ -349,6 +385,9 @@ class RenderedObjectsTest(unittest.TestCase):
 
     def test_no_unknown_fields(self):
         fields = json.loads((ARGS.tools / "k8s-fields.json").read_text())
+        fields.update(cert_manager_fields())
+        self.assertIn("usages", fields["ICertificateSpec"])
+        self.assertIn("selfSigned", fields["IIssuerSpec"])
         # The check itself: a misspelt field deep inside is found.
         broken = copy.deepcopy(one(self.objects["default"], "Deployment"))
         broken["spec"]["template"]["spec"]["containers"][0]["securityContext"][
@@ -359,16 +398,20 @@ class RenderedObjectsTest(unittest.TestCase):
         checked = set()
         for mode, objects in self.objects.items():
             for (kind, name), obj in objects.items():
-                if obj["apiVersion"].startswith("cert-manager.io/"):
-                    continue  # not in the Kubernetes API; kubernetes-models checks their types
                 type_name = "V1" + kind
+                if obj["apiVersion"].startswith("cert-manager.io/"):
+                    type_name = "I" + kind  # cert-manager's own types (cert_manager_fields)
                 self.assertIn(type_name, fields, f"{mode}: no field table for {kind}")
                 self.assertEqual(strict_field_problems(obj, type_name, fields), [],
                                  f"{mode}: {kind}/{name}")
                 checked.add(kind)
         self.assertGreaterEqual(checked, {"Deployment", "ValidatingWebhookConfiguration", "Service",
                                           "ServiceAccount", "Secret", "ConfigMap",
-                                          "PodDisruptionBudget"})
+                                          "PodDisruptionBudget", "Certificate", "Issuer"})
+        broken = copy.deepcopy(self.objects["cert-manager"][("Certificate", f"{RELEASE}-imagegate-ca")])
+        broken["spec"]["privateKey"]["sise"] = 256
+        self.assertEqual(strict_field_problems(broken, "ICertificate", fields),
+                         [".spec.privateKey.sise: unknown field of ICertificatePrivateKey"])
 
     def test_hardened_pod(self):
         for mode, objects in self.objects.items():
