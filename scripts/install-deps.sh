@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package imagegate needs to build, test and benchmark.
-# Idempotent: when everything is present it only runs dpkg-query and exits.
+# Idempotent: when everything is present it only runs dpkg-query and checks a stamp file.
 set -euo pipefail
 
 packages=(
@@ -11,6 +11,9 @@ packages=(
   # tests: TLS material, HTTP client, real OCI registry and daemonless image building
   openssl curl ca-certificates jq
   docker-registry apache2-utils skopeo umoci busybox-static python3-jwt python3-cryptography
+  # chart tests (tests/chart): unzip for the helm binary inside its npm package, python3-yaml for
+  # the driver that parses what helm renders
+  unzip python3-yaml
   # benchmarks
   wrk nginx-light hey hyperfine
   # fuzzing (scripts/fuzz.sh): clang with libFuzzer and the sanitizer runtimes
@@ -24,12 +27,21 @@ for pkg in "${packages[@]}"; do
   fi
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+# node and npm install helm and the schema validator from the npm registry. Checked by command,
+# not by package: a machine may have them from another source (NodeSource's nodejs bundles npm and
+# conflicts with Debian's npm package), and any node >= 18 with npm will do.
+if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
+  missing+=(nodejs npm)
 fi
 
-echo "install-deps: installing ${missing[*]}" >&2
-sudo_cmd=()
-if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
-"${sudo_cmd[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ ${#missing[@]} -ne 0 ]; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  sudo_cmd=()
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}"
+fi
+
+# helm and the offline Kubernetes schema validator, into the git-ignored .cache/tools/.
+"$(dirname "$0")/install-helm.sh"
