@@ -198,7 +198,8 @@ Verdict judge(const PssCase& pssCase, const Wrapper& wrapper,
   }
   verdict.decoded = true;
   const auto& request = std::get<admission::AdmissionRequest>(decoded.request);
-  for (const RuleResult& result : evaluate(policyFor(pssCase.level(), version), request, {})) {
+  const PolicySet policies = policyFor(pssCase.level(), version);
+  for (const RuleResult& result : evaluate(policies, *request.object, request.namespaceName)) {
     if (result.status == RuleStatus::kPass) continue;
     verdict.allowed = false;
     verdict.message += result.message + "\n";
