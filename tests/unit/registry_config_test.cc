@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/load_problem.h"
+
 namespace imagegate::registry {
 namespace {
 
@@ -65,12 +67,12 @@ TEST(RegistryConfig, DefaultsForEmptyOrPartialFiles) {
 
 TEST(RegistryConfig, UnknownFieldsWithLineAndColumn) {
   EXPECT_EQ(parseError("platform: linux/amd64\nplatfrom: linux/arm64\n"),
-            "reg.yaml:2:1: unknown field \"platfrom\" in the registry config (allowed: platform, "
+            "reg.yaml:2:1: platfrom: unknown field \"platfrom\" (allowed here: platform, "
             "dockerConfig, timeouts, registries)");
   EXPECT_THAT(parseError("timeouts:\n  connect: 2s\n  read: 5s\n"),
-              HasSubstr("reg.yaml:3:3: unknown field \"read\" in timeouts"));
+              HasSubstr("reg.yaml:3:3: timeouts.read: unknown field \"read\""));
   EXPECT_THAT(parseError("registries:\n  - host: a:5000\n    ca_file: /x\n"),
-              HasSubstr("reg.yaml:3:5: unknown field \"ca_file\" in registries entry"));
+              HasSubstr("reg.yaml:3:5: registries[0].ca_file: unknown field \"ca_file\""));
 }
 
 TEST(RegistryConfig, WrongTypesAndValues) {
@@ -84,11 +86,12 @@ TEST(RegistryConfig, WrongTypesAndValues) {
   EXPECT_THAT(parseError("timeouts: 5s\n"), HasSubstr("reg.yaml:1:11: timeouts must be a mapping"));
   EXPECT_THAT(parseError("registries: {host: a}\n"), HasSubstr("registries must be a list"));
   EXPECT_THAT(parseError("registries:\n  - caFile: /x\n"),
-              HasSubstr("reg.yaml:2:5: registries entry has no host"));
-  EXPECT_THAT(parseError("registries:\n  - host: https://a.example/v2\n"),
-              HasSubstr("reg.yaml:2:11: host \"https://a.example/v2\" must be host[:port]"));
+              HasSubstr("reg.yaml:2:5: registries[0].host is required"));
+  EXPECT_THAT(
+      parseError("registries:\n  - host: https://a.example/v2\n"),
+      HasSubstr("reg.yaml:2:11: registries[0].host \"https://a.example/v2\" must be host[:port]"));
   EXPECT_THAT(parseError("registries:\n  - host: a:5000\n    insecure: maybe\n"),
-              HasSubstr("reg.yaml:3:15: insecure must be true or false"));
+              HasSubstr("reg.yaml:3:15: registries[0].insecure must be a boolean (true or false)"));
   EXPECT_THAT(parseError("registries:\n  - host: a:5000\n  - host: A:5000\n"),
               HasSubstr("reg.yaml:3:5: registry \"a:5000\" is listed twice"));
   EXPECT_THAT(parseError("dockerConfig: ''\n"), HasSubstr("dockerConfig must not be empty"));
@@ -96,10 +99,81 @@ TEST(RegistryConfig, WrongTypesAndValues) {
               HasSubstr("reg.yaml:1:1: the registry config must be a mapping"));
 }
 
+TEST(RegistryConfig, EveryProblemIsReportedAtOnceInFileOrder) {
+  const std::string yaml =
+      "platform: linux\n"      // 1
+      "timeouts:\n"            // 2
+      "  connect: soon\n"      // 3
+      "  read: 5s\n"           // 4
+      "registries:\n"          // 5
+      "  - host: a:5000\n"     // 6
+      "    insecure: maybe\n"  // 7
+      "  - caFile: ''\n"       // 8
+      "  - host: A:5000\n"     // 9
+      "colour: blue\n";        // 10
+  try {
+    parse(yaml);
+    FAIL() << "accepted";
+  } catch (const LoadError& e) {
+    EXPECT_EQ(e.problems().size(), 8u);
+    EXPECT_EQ(
+        std::string(e.what()),
+        "reg.yaml:1:11: invalid platform \"linux\": expected os/architecture[/variant] in "
+        "lowercase, e.g. linux/amd64 or linux/arm64/v8\n"
+        "reg.yaml:3:12: timeouts.connect \"soon\" is not a positive duration such as 2s or "
+        "500ms\n"
+        "reg.yaml:4:3: timeouts.read: unknown field \"read\" (allowed here: connect, request)\n"
+        "reg.yaml:7:15: registries[0].insecure must be a boolean (true or false), got "
+        "\"maybe\"\n"
+        "reg.yaml:8:5: registries[1].host is required\n"
+        "reg.yaml:8:13: registries[1].caFile must not be empty\n"
+        "reg.yaml:9:5: registry \"a:5000\" is listed twice (first at reg.yaml:6:5)\n"
+        "reg.yaml:10:1: colour: unknown field \"colour\" (allowed here: platform, "
+        "dockerConfig, timeouts, registries)");
+  }
+}
+
+TEST(RegistryConfig, BooleansAreOnlyTrueOrFalse) {
+  const std::string host = "registries:\n  - host: a:5000\n    insecure: ";
+  EXPECT_EQ(parseError(host + "yes\n"),
+            "reg.yaml:3:15: registries[0].insecure must be a boolean (true or false), got "
+            "\"yes\": YAML 1.1 words such as yes, no, on and off are not booleans in Kubernetes' "
+            "YAML; write true");
+  EXPECT_THAT(parseError(host + "on\n"), HasSubstr("got \"on\": YAML 1.1 words"));
+  EXPECT_THAT(parseError(host + "off\n"), HasSubstr("write false"));
+  EXPECT_THAT(parseError(host + "\"true\"\n"), HasSubstr("got \"true\""));
+  EXPECT_TRUE(parse(host + "True\n").registries[0].insecure);
+  EXPECT_FALSE(parse(host + "false\n").registries[0].insecure);
+}
+
+TEST(RegistryConfig, UnknownNestedFieldIsLocatedInItsEntry) {
+  EXPECT_EQ(parseError("registries:\n"
+                       "  - host: a:5000\n"
+                       "  - host: b:5000\n"
+                       "    caFlie: /ca.crt\n"
+                       "    insecure: ja\n"),
+            "reg.yaml:4:5: registries[1].caFlie: unknown field \"caFlie\" (allowed here: host, "
+            "caFile, insecure)\n"
+            "reg.yaml:5:15: registries[1].insecure must be a boolean (true or false), got \"ja\"");
+  EXPECT_THAT(parseError("registries:\n  - a:5000\n"),
+              HasSubstr("reg.yaml:2:5: registries[0] must be a mapping, got \"a:5000\""));
+}
+
+TEST(RegistryConfig, DuplicateKeysAndNullValues) {
+  EXPECT_EQ(parseError("platform: linux/amd64\nplatform: linux/arm64\n"),
+            "reg.yaml:2:1: platform is given more than once (first at reg.yaml:1:1)");
+  // A key without a value means the default, as Kubernetes reads null.
+  const RegistryConfig config = parse("platform:\ndockerConfig: ~\ntimeouts:\n");
+  EXPECT_EQ(config.platform.str(), "linux/amd64");
+  EXPECT_EQ(config.dockerConfig, "");
+  EXPECT_EQ(config.connectTimeout, milliseconds(2000));
+}
+
 TEST(RegistryConfig, SyntaxErrorsHaveLineAndColumn) {
   EXPECT_THAT(parseError("platform: linux/amd64\ntimeouts: {connect: 2s\n"),
               HasSubstr("reg.yaml:"));
   EXPECT_THAT(parseError("a: [\n"), HasSubstr("reg.yaml:"));
+  EXPECT_THAT(parseError("a: [\n"), HasSubstr("YAML syntax error"));
 }
 
 TEST(RegistryConfig, LoadResolvesRelativePaths) {
@@ -119,9 +193,16 @@ TEST(RegistryConfig, LoadResolvesRelativePaths) {
     RegistryConfig::load(path);
     ADD_FAILURE() << "accepted an unknown field";
   } catch (const Error& e) {
-    EXPECT_THAT(e.what(), HasSubstr(path + ":2:1: unknown field \"bogus\""));
+    EXPECT_THAT(e.what(), HasSubstr(path + ":2:1: bogus: unknown field \"bogus\""));
   }
   EXPECT_THROW(RegistryConfig::load((dir / "missing.yaml").string()), Error);
+  std::ofstream(path) << std::string(1024 * 1024 + 1, '#');
+  try {
+    RegistryConfig::load(path);
+    ADD_FAILURE() << "accepted a file over 1 MiB";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "registry config " + path + " is larger than 1 MiB");
+  }
   std::filesystem::remove_all(dir);
 }
 

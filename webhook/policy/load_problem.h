@@ -1,31 +1,17 @@
 #pragma once
 
-#include <string>
-#include <vector>
+#include "common/load_problem.h"
 
-#include "common/error.h"
-
+// The policy loader's names for the shared load problem types (common/load_problem.h).
 namespace imagegate::policy {
 
-/// One problem found while loading, located in its file.
-struct LoadProblem {
-  std::string file;
-  int line = 0;    ///< 1-based; 0 when unknown.
-  int column = 0;  ///< 1-based; 0 when unknown.
-  std::string message;
+using imagegate::LoadProblem;
 
-  /// "file:line:column: message"
-  std::string str() const;
-};
-
-/// Thrown when any policy fails to load; carries every problem found, not just the first.
-class PolicyLoadError : public Error {
+/// Thrown when any policy fails to load. A type of its own so that code catching policy errors
+/// does not also catch a registry config's LoadError.
+class PolicyLoadError : public LoadError {
  public:
-  explicit PolicyLoadError(std::vector<LoadProblem> problems);
-  const std::vector<LoadProblem>& problems() const { return problems_; }
-
- private:
-  std::vector<LoadProblem> problems_;
+  using LoadError::LoadError;
 };
 
 }  // namespace imagegate::policy

@@ -332,7 +332,7 @@ std::vector<YAML::Node> loadAllDocuments(const std::string& yaml) {
 class Loader {
  public:
   void loadText(std::string_view yaml, const std::string& source) {
-    Diagnostics diag(source, problems_);
+    Diagnostics diag(source, problems_, "a policy document");
     std::vector<YAML::Node> documents;
     try {
       documents = loadAllDocuments(std::string(yaml));

@@ -6,9 +6,13 @@
 
 // What every rule type is, for the loader, the evaluator and `imagegate check`. Each type is
 // defined once, in a family file under rules/, and listed in ruleTypes().
+namespace imagegate {
+class Fields;  // common/yaml_fields.h
+}  // namespace imagegate
+
 namespace imagegate::policy {
 
-class Fields;
+using imagegate::Fields;
 struct Finding;
 struct Target;
 

@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <cctype>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "common/bounded_file.h"
 #include "common/error.h"
 #include "common/json_parse.h"
 #include "common/text.h"
@@ -349,16 +349,7 @@ DockerConfig DockerConfig::parse(std::string_view text) {
 }
 
 DockerConfig DockerConfig::load(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    throw Error("cannot read docker config " + path);
-  }
-  std::string text(kMaxDockerConfigBytes + 1, '\0');
-  file.read(text.data(), static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<std::size_t>(file.gcount()));
-  if (text.size() > kMaxDockerConfigBytes) {
-    throw Error("docker config " + path + " is larger than 1 MiB");
-  }
+  const std::string text = readBoundedFile(path, kMaxDockerConfigBytes, "docker config");
   try {
     return parse(text);
   } catch (const Error& e) {

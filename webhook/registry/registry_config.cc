@@ -5,89 +5,24 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
-#include <fstream>
-#include <set>
+#include <map>
+#include <optional>
+#include <utility>
+#include <vector>
 
+#include "common/bounded_file.h"
 #include "common/duration.h"
+#include "common/load_problem.h"
 #include "common/text.h"
+#include "common/yaml_fields.h"
 
 namespace imagegate::registry {
 namespace {
 
 constexpr std::size_t kMaxConfigFileBytes = 1024 * 1024;
 
-// Parsing context: every error carries file:line:column so the operator can go straight there.
-class Reader {
- public:
-  Reader(std::string source, std::string baseDir)
-      : source_(std::move(source)), baseDir_(std::move(baseDir)) {}
-
-  [[noreturn]] void fail(const YAML::Mark& mark, const std::string& what) const {
-    throw Error(source_ + ":" + std::to_string(mark.line + 1) + ":" +
-                std::to_string(mark.column + 1) + ": " + what);
-  }
-
-  void requireMap(const YAML::Node& node, const std::string& what) const {
-    if (!node.IsMap()) {
-      fail(node.Mark(), what + " must be a mapping");
-    }
-  }
-
-  // Fails on the first key not in `allowed`, listing those that are.
-  void checkKeys(const YAML::Node& node, std::initializer_list<std::string_view> allowed,
-                 const std::string& what) const {
-    for (const auto& item : node) {
-      const std::string key = scalar(item.first, what + " key");
-      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-        std::string list;
-        for (const std::string_view name : allowed) {
-          list += (list.empty() ? "" : ", ") + std::string(name);
-        }
-        fail(item.first.Mark(),
-             "unknown field \"" + key + "\" in " + what + " (allowed: " + list + ")");
-      }
-    }
-  }
-
-  std::string scalar(const YAML::Node& node, const std::string& what) const {
-    if (!node.IsScalar()) {
-      fail(node.Mark(), what + " must be a string");
-    }
-    return node.Scalar();
-  }
-
-  bool boolean(const YAML::Node& node, const std::string& what) const {
-    bool value = false;
-    if (!node.IsScalar() || !YAML::convert<bool>::decode(node, value)) {
-      fail(node.Mark(), what + " must be true or false");
-    }
-    return value;
-  }
-
-  std::chrono::milliseconds duration(const YAML::Node& node, const std::string& what) const {
-    const std::string text = scalar(node, what);
-    const auto parsed = parseGoDuration(text);
-    if (!parsed || parsed->count() <= 0) {
-      fail(node.Mark(), what + " \"" + text + "\" is not a positive duration such as 2s or 500ms");
-    }
-    return *parsed;
-  }
-
-  std::string path(const YAML::Node& node, const std::string& what) const {
-    const std::string text = scalar(node, what);
-    if (text.empty()) {
-      fail(node.Mark(), what + " must not be empty");
-    }
-    if (baseDir_.empty() || std::filesystem::path(text).is_absolute()) {
-      return text;
-    }
-    return (std::filesystem::path(baseDir_) / text).lexically_normal().string();
-  }
-
- private:
-  std::string source_;
-  std::string baseDir_;
-};
+// Every reader below reports its problems and leaves the default in place, so that one run shows
+// the operator every mistake in the file; parse() throws once reading is done.
 
 bool isHostPort(const std::string& host) {
   return !host.empty() && host.size() <= 255 &&
@@ -97,76 +32,96 @@ bool isHostPort(const std::string& host) {
          });
 }
 
-void readTimeouts(const Reader& reader, const YAML::Node& node, RegistryConfig& config) {
-  reader.requireMap(node, "timeouts");
-  reader.checkKeys(node, {"connect", "request"}, "timeouts");
-  if (node["connect"]) {
-    config.connectTimeout = reader.duration(node["connect"], "timeouts.connect");
+std::optional<std::chrono::milliseconds> readDuration(const Fields& fields, std::string_view key) {
+  const auto text = fields.string(key);
+  if (!text) return std::nullopt;
+  const auto parsed = parseGoDuration(text->text);
+  if (!parsed || parsed->count() <= 0) {
+    fields.report(text->mark, fields.pathOf(key) + " \"" + text->text +
+                                  "\" is not a positive duration such as 2s or 500ms");
+    return std::nullopt;
   }
-  if (node["request"]) {
-    config.requestTimeout = reader.duration(node["request"], "timeouts.request");
-  }
+  return *parsed;
 }
 
-RegistryHostConfig readHost(const Reader& reader, const YAML::Node& node) {
-  reader.requireMap(node, "each registries entry");
-  reader.checkKeys(node, {"host", "caFile", "insecure"}, "registries entry");
+/// A file path; relative ones resolve against `baseDir` (the config file's directory) so that the
+/// config means the same whatever directory imagegate is started from.
+std::optional<std::string> readPath(const Fields& fields, std::string_view key,
+                                    const std::string& baseDir) {
+  const auto text = fields.string(key);
+  if (!text) return std::nullopt;
+  if (text->text.empty()) {
+    fields.report(text->mark, fields.pathOf(key) + " must not be empty");
+    return std::nullopt;
+  }
+  if (baseDir.empty() || std::filesystem::path(text->text).is_absolute()) return text->text;
+  return (std::filesystem::path(baseDir) / text->text).lexically_normal().string();
+}
+
+void readTimeouts(const Fields& root, RegistryConfig& config) {
+  const Fields timeouts = root.sub("timeouts", Fields::Keys{"connect", "request"});
+  if (auto connect = readDuration(timeouts, "connect")) config.connectTimeout = *connect;
+  if (auto request = readDuration(timeouts, "request")) config.requestTimeout = *request;
+}
+
+std::optional<RegistryHostConfig> readHost(const Fields& entry, const std::string& baseDir) {
   RegistryHostConfig host;
-  if (!node["host"]) {
-    reader.fail(node.Mark(), "registries entry has no host");
-  }
-  host.host = asciiLower(reader.scalar(node["host"], "host"));
+  if (auto caFile = readPath(entry, "caFile", baseDir)) host.caFile = *caFile;
+  if (auto insecure = entry.boolean("insecure")) host.insecure = *insecure;
+  if (!entry.required("host")) return std::nullopt;
+  const auto name = entry.string("host");
+  if (!name) return std::nullopt;
+  host.host = asciiLower(name->text);
   if (!isHostPort(host.host)) {
-    reader.fail(node["host"].Mark(), "host \"" + host.host +
-                                         "\" must be host[:port] as in image references, without "
-                                         "scheme or path");
-  }
-  if (node["caFile"]) {
-    host.caFile = reader.path(node["caFile"], "caFile");
-  }
-  if (node["insecure"]) {
-    host.insecure = reader.boolean(node["insecure"], "insecure");
+    entry.report(name->mark, entry.pathOf("host") + " \"" + name->text +
+                                 "\" must be host[:port] as in image references, without scheme "
+                                 "or path");
+    return std::nullopt;
   }
   return host;
 }
 
-void readRegistries(const Reader& reader, const YAML::Node& node, RegistryConfig& config) {
-  if (node.IsNull()) {
+void readRegistries(const Fields& root, const std::string& baseDir, RegistryConfig& config) {
+  const auto list = root.value("registries");
+  if (!list) return;
+  if (!list->IsSequence()) {
+    root.report(list->Mark(),
+                "registries must be a list of entries with host, caFile and "
+                "insecure, got " +
+                    describeType(*list));
     return;
   }
-  if (!node.IsSequence()) {
-    reader.fail(node.Mark(), "registries must be a list");
-  }
-  std::set<std::string> seen;
-  for (const auto& item : node) {
-    RegistryHostConfig host = readHost(reader, item);
-    if (!seen.insert(host.host).second) {
-      reader.fail(item.Mark(), "registry \"" + host.host + "\" is listed twice");
+  const Fields::Keys allowed = {"host", "caFile", "insecure"};
+  std::map<std::string, YAML::Mark> seen;
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    const YAML::Node item = (*list)[i];
+    const Fields entry(item, indexed("registries", i), allowed, root.diag(), item.Mark());
+    if (!entry.ok()) continue;
+    auto host = readHost(entry, baseDir);
+    if (!host) continue;
+    const auto [first, inserted] = seen.emplace(host->host, item.Mark());
+    if (!inserted) {
+      entry.report(item.Mark(), "registry \"" + host->host + "\" is listed twice (first at " +
+                                    root.diag().where(first->second) + ")");
+      continue;
     }
-    config.registries.push_back(std::move(host));
+    config.registries.push_back(std::move(*host));
   }
 }
 
-void readRoot(const Reader& reader, const YAML::Node& root, RegistryConfig& config) {
-  reader.requireMap(root, "the registry config");
-  reader.checkKeys(root, {"platform", "dockerConfig", "timeouts", "registries"},
-                   "the registry config");
-  if (const YAML::Node platform = root["platform"]) {
+void readRoot(const Fields& root, const std::string& baseDir, RegistryConfig& config) {
+  if (const auto platform = root.string("platform")) {
     try {
-      config.platform = image::Platform::parse(reader.scalar(platform, "platform"));
+      config.platform = image::Platform::parse(platform->text);
     } catch (const Error& e) {
-      reader.fail(platform.Mark(), e.what());
+      root.report(platform->mark, e.what());
     }
   }
-  if (root["dockerConfig"]) {
-    config.dockerConfig = reader.path(root["dockerConfig"], "dockerConfig");
+  if (auto dockerConfig = readPath(root, "dockerConfig", baseDir)) {
+    config.dockerConfig = *dockerConfig;
   }
-  if (root["timeouts"]) {
-    readTimeouts(reader, root["timeouts"], config);
-  }
-  if (root["registries"]) {
-    readRegistries(reader, root["registries"], config);
-  }
+  readTimeouts(root, config);
+  readRegistries(root, baseDir, config);
 }
 
 }  // namespace
@@ -183,36 +138,33 @@ const RegistryHostConfig* RegistryConfig::find(std::string_view host) const {
 
 RegistryConfig RegistryConfig::parse(std::string_view yaml, const std::string& sourceName,
                                      const std::string& baseDir) {
-  const Reader reader(sourceName, baseDir);
-  YAML::Node root;
+  std::vector<LoadProblem> problems;
+  Diagnostics diag(sourceName, problems, "the registry config");
+  YAML::Node document;
   try {
-    root = YAML::Load(std::string(yaml));
-  } catch (const YAML::Exception& e) {
-    reader.fail(e.mark, e.msg);
+    document = YAML::Load(std::string(yaml));
+  } catch (const YAML::Exception& e) {  // syntax errors, and nesting too deep to parse
+    diag.report(e.mark, "YAML syntax error: " + e.msg);
+    throw LoadError(std::move(problems));
   }
   RegistryConfig config;
-  if (!root.IsDefined() || root.IsNull()) {
-    return config;  // an empty file means all defaults
-  }
-  try {
-    readRoot(reader, root, config);
-  } catch (const YAML::Exception& e) {
-    reader.fail(e.mark, e.msg);
+  // An empty file means all defaults.
+  const Fields root(document.IsDefined() ? document : YAML::Node(), "",
+                    Fields::Keys{"platform", "dockerConfig", "timeouts", "registries"}, diag);
+  readRoot(root, baseDir, config);
+  if (!problems.empty()) {
+    // Fields are read in code order, not file order; the operator reads the file top to bottom.
+    std::stable_sort(problems.begin(), problems.end(),
+                     [](const LoadProblem& a, const LoadProblem& b) {
+                       return std::pair(a.line, a.column) < std::pair(b.line, b.column);
+                     });
+    throw LoadError(std::move(problems));
   }
   return config;
 }
 
 RegistryConfig RegistryConfig::load(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    throw Error("cannot read registry config " + path);
-  }
-  std::string text(kMaxConfigFileBytes + 1, '\0');
-  file.read(text.data(), static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<std::size_t>(file.gcount()));
-  if (text.size() > kMaxConfigFileBytes) {
-    throw Error("registry config " + path + " is larger than 1 MiB");
-  }
+  const std::string text = readBoundedFile(path, kMaxConfigFileBytes, "registry config");
   return parse(text, path, std::filesystem::path(path).parent_path().string());
 }
 

@@ -34,12 +34,14 @@ struct RegistryConfig {
   /// The entry for `host` (compared case-insensitively), or nullptr.
   const RegistryHostConfig* find(std::string_view host) const;
 
-  /// Parses YAML. Errors are Error("<sourceName>:<line>:<column>: <what>"), 1-based, for unknown
-  /// fields, wrong types, bad durations or platforms, and duplicate hosts. Relative paths
-  /// (dockerConfig, caFile) are resolved against `baseDir` when it is not empty.
+  /// Parses YAML. Throws LoadError (an Error) listing every problem, one per line as
+  /// "<sourceName>:<line>:<column>: <what>" (1-based, in file order): syntax errors, unknown
+  /// fields, wrong types, booleans other than true/false, bad durations or platforms, duplicate
+  /// hosts. A null value means the default. Relative paths (dockerConfig, caFile) are resolved
+  /// against `baseDir` when it is not empty.
   static RegistryConfig parse(std::string_view yaml, const std::string& sourceName,
                               const std::string& baseDir = "");
-  /// Reads `path`; relative paths inside resolve against the file's directory.
+  /// Reads `path` (at most 1 MiB); relative paths inside resolve against the file's directory.
   static RegistryConfig load(const std::string& path);
 };
 

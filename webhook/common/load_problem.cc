@@ -1,8 +1,9 @@
-#include "policy/load_problem.h"
+#include "common/load_problem.h"
 
+#include <ostream>
 #include <utility>
 
-namespace imagegate::policy {
+namespace imagegate {
 namespace {
 
 std::string joinProblems(const std::vector<LoadProblem>& problems) {
@@ -23,7 +24,11 @@ std::string LoadProblem::str() const {
   return text + ": " + message;
 }
 
-PolicyLoadError::PolicyLoadError(std::vector<LoadProblem> problems)
+std::ostream& operator<<(std::ostream& out, const LoadProblem& problem) {
+  return out << problem.str();
+}
+
+LoadError::LoadError(std::vector<LoadProblem> problems)
     : Error(joinProblems(problems)), problems_(std::move(problems)) {}
 
-}  // namespace imagegate::policy
+}  // namespace imagegate
