@@ -552,6 +552,13 @@ std::optional<std::size_t> MergedFilesystem::indexOf(std::string_view path) cons
   return std::nullopt;
 }
 
+bool MergedFilesystem::hasDescendants(std::string_view dir) const {
+  const std::string prefix = std::string(dir) + "/";
+  const auto it = std::lower_bound(merged_.begin(), merged_.end(), std::string_view(prefix),
+                                   [this](Ref r, std::string_view p) { return pathOf(r) < p; });
+  return it != merged_.end() && pathOf(*it).substr(0, prefix.size()) == prefix;
+}
+
 MergedFilesystem::MergedFilesystem(std::vector<std::shared_ptr<const LayerIndex>> layers)
     : layers_(std::move(layers)) {
   for (std::uint32_t l = 0; l < layers_.size(); ++l) {
@@ -692,6 +699,12 @@ MergedFilesystem::Resolution MergedFilesystem::resolve(std::string_view path,
     }
     std::string candidate = current.empty() ? std::string(part) : current + "/" + std::string(part);
     const auto at = indexOf(candidate);
+    if (!at && hasDescendants(candidate)) {
+      // A directory the tar never listed itself but whose contents it holds: the runtime creates
+      // it while unpacking.
+      current = std::move(candidate);
+      continue;
+    }
     if (!at) {
       // Nothing there: report how far the walk got, with what was left.
       out.path = std::move(candidate);
@@ -732,7 +745,9 @@ MergedFilesystem::Resolution MergedFilesystem::resolve(std::string_view path,
   }
   out.status = Resolution::Status::kFound;
   out.path = current;
-  if (!current.empty()) out.entry = toEntry(merged_[*indexOf(current)]);
+  if (const auto at = current.empty() ? std::nullopt : indexOf(current)) {
+    out.entry = toEntry(merged_[*at]);
+  }
   return out;
 }
 

@@ -233,6 +233,7 @@ class MergedFilesystem {
   std::string_view pathOf(Ref ref) const;
   MergedEntry toEntry(Ref ref) const;
   std::optional<std::size_t> indexOf(std::string_view path) const;
+  bool hasDescendants(std::string_view dir) const;
   std::optional<std::string> capturedFile(std::string_view path, bool passwd) const;
 
   std::vector<std::shared_ptr<const LayerIndex>> layers_;
