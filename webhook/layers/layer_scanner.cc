@@ -179,7 +179,9 @@ void LayerScanner::Pipe::scanTar() {
     struct archive_entry* entry = nullptr;
     const int rc = archive_read_next_header(a, &entry);
     if (rc == ARCHIVE_EOF) break;
-    if (rc < ARCHIVE_WARN) {
+    // ARCHIVE_RETRY is a damaged header libarchive would skip past; a listing with holes could
+    // hide exactly the file a rule looks for, so it is an error like the fatal ones.
+    if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) {
       // The cancellation message is ours; the rest are libarchive's ("Damaged tar archive",
       // "Truncated tar archive", "Unrecognized archive format").
       throw Error("layer tar is corrupt at member " + std::to_string(members + 1) + ": " +
@@ -191,7 +193,7 @@ void LayerScanner::Pipe::scanTar() {
     }
     const char* rawName = archive_entry_pathname(entry);
     if (rawName == nullptr)
-      throw Error("layer tar member " + std::to_string(members) + " has no name");
+      throw Error("layer tar is corrupt: member " + std::to_string(members) + " has no name");
     const std::string_view name(rawName);
     if (name.size() > limits.maxPathLength) {
       throw Error("layer tar member " + std::to_string(members) + " has a " +
