@@ -14,7 +14,7 @@ packages=(
   openssl curl ca-certificates jq
   docker-registry apache2-utils skopeo umoci busybox-static python3-jwt python3-cryptography
   # benchmarks
-  wrk nginx-light hey hyperfine
+  wrk nginx-light hey hyperfine time
   # fuzzing (scripts/fuzz.sh): clang with libFuzzer and the sanitizer runtimes
   clang libclang-rt-14-dev
 )

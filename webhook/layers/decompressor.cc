@@ -3,6 +3,7 @@
 #include <isa-l/igzip_lib.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -12,14 +13,21 @@ namespace imagegate::layers {
 
 namespace {
 
-constexpr std::size_t kOutputBytes = 256 * 1024;
+constexpr std::size_t kOutputBytes = 512 * 1024;
 
+// No compression: the input is the output, handed out in place in bounded pieces.
 class IdentityDecompressor final : public Decompressor {
  public:
-  void write(std::string_view input, const Sink& sink) override {
-    if (!input.empty()) sink(input);
+  void setInput(std::string_view input) override { input_ = input; }
+  std::string_view next() override {
+    const std::string_view piece = input_.substr(0, kOutputBytes);
+    input_.remove_prefix(piece.size());
+    return piece;
   }
   void finish() override {}
+
+ private:
+  std::string_view input_;
 };
 
 std::string isalError(int code) {
@@ -53,32 +61,27 @@ class GzipDecompressor final : public Decompressor {
     state_->crc_flag = ISAL_GZIP;
   }
 
-  void write(std::string_view input, const Sink& sink) override {
-    // avail_in is 32-bit.
-    constexpr std::size_t kSlice = std::size_t{1} << 30;
-    while (input.size() > kSlice) {
-      writeSlice(input.substr(0, kSlice), sink);
-      input.remove_prefix(kSlice);
-    }
-    writeSlice(input, sink);
+  void setInput(std::string_view input) override {
+    input_ = input;
+    if (!input.empty()) sawInput_ = true;
+    feedSlice();
   }
 
-  void writeSlice(std::string_view input, const Sink& sink) {
-    state_->next_in = reinterpret_cast<std::uint8_t*>(const_cast<char*>(input.data()));
-    state_->avail_in = static_cast<std::uint32_t>(input.size());
-    if (!input.empty()) sawInput_ = true;
+  std::string_view next() override {
     while (true) {
+      if (state_->avail_in == 0 && !input_.empty()) feedSlice();
       if (state_->block_state == ISAL_BLOCK_FINISH) {
-        if (state_->avail_in == 0) return;
+        if (state_->avail_in == 0) return {};
         // Another member follows; keep the unread input across the reset.
-        std::uint8_t* next = state_->next_in;
-        const std::uint32_t avail = state_->avail_in;
+        std::uint8_t* nextIn = state_->next_in;
+        const std::uint32_t availIn = state_->avail_in;
         isal_inflate_reset(state_.get());
         state_->crc_flag = ISAL_GZIP;
-        state_->next_in = next;
-        state_->avail_in = avail;
+        state_->next_in = nextIn;
+        state_->avail_in = availIn;
         ++members_;
       }
+      const std::uint32_t availBefore = state_->avail_in;
       state_->next_out = out_.data();
       state_->avail_out = static_cast<std::uint32_t>(out_.size());
       const int rc = isal_inflate(state_.get());
@@ -87,12 +90,12 @@ class GzipDecompressor final : public Decompressor {
                     (members_ > 0 ? " in member " + std::to_string(members_ + 1) : "") + ")");
       }
       const std::size_t produced = out_.size() - state_->avail_out;
-      if (produced > 0)
-        sink(std::string_view(reinterpret_cast<const char*>(out_.data()), produced));
-      if (state_->block_state != ISAL_BLOCK_FINISH && state_->avail_in == 0 &&
-          produced < out_.size()) {
-        return;  // needs more input
-      }
+      if (produced > 0) return {reinterpret_cast<const char*>(out_.data()), produced};
+      if (state_->block_state == ISAL_BLOCK_FINISH) continue;
+      // Nothing out: all input used up (ISA-L keeps partial headers and bits in its own state),
+      // or input left that it cannot use, which only corrupt data does.
+      if (state_->avail_in == 0 && input_.empty()) return {};
+      if (state_->avail_in == availBefore) throw Error("gzip data is corrupt (no progress)");
     }
   }
 
@@ -104,8 +107,18 @@ class GzipDecompressor final : public Decompressor {
   }
 
  private:
+  // avail_in is 32-bit: long inputs go in slices.
+  void feedSlice() {
+    constexpr std::size_t kSlice = std::size_t{1} << 30;
+    const std::string_view slice = input_.substr(0, kSlice);
+    input_.remove_prefix(slice.size());
+    state_->next_in = reinterpret_cast<std::uint8_t*>(const_cast<char*>(slice.data()));
+    state_->avail_in = static_cast<std::uint32_t>(slice.size());
+  }
+
   std::unique_ptr<inflate_state> state_;  // ~ 50 KB: not on the stack
   std::vector<std::uint8_t> out_;
+  std::string_view input_;  // what is not yet handed to ISA-L
   bool sawInput_ = false;
   std::size_t members_ = 0;
 };
@@ -113,7 +126,7 @@ class GzipDecompressor final : public Decompressor {
 class ZstdDecompressor final : public Decompressor {
  public:
   explicit ZstdDecompressor(const DecompressorOptions& options)
-      : ctx_(ZSTD_createDCtx()), out_(ZSTD_DStreamOutSize()) {
+      : ctx_(ZSTD_createDCtx()), out_(std::max<std::size_t>(ZSTD_DStreamOutSize(), kOutputBytes)) {
     if (ctx_ == nullptr) throw Error("cannot allocate a zstd decoder (out of memory)");
     ZSTD_DCtx_setParameter(ctx_, ZSTD_d_windowLogMax, options.maxZstdWindowLog);
   }
@@ -121,19 +134,26 @@ class ZstdDecompressor final : public Decompressor {
   ZstdDecompressor(const ZstdDecompressor&) = delete;
   ZstdDecompressor& operator=(const ZstdDecompressor&) = delete;
 
-  void write(std::string_view input, const Sink& sink) override {
+  void setInput(std::string_view input) override {
     if (!input.empty()) sawInput_ = true;
-    ZSTD_inBuffer in{input.data(), input.size(), 0};
+    in_ = ZSTD_inBuffer{input.data(), input.size(), 0};
+  }
+
+  std::string_view next() override {
     while (true) {
       ZSTD_outBuffer out{out_.data(), out_.size(), 0};
-      const std::size_t rc = ZSTD_decompressStream(ctx_, &out, &in);
+      const std::size_t posBefore = in_.pos;
+      const std::size_t rc = ZSTD_decompressStream(ctx_, &out, &in_);
       if (ZSTD_isError(rc)) {
         throw Error(std::string("zstd data is corrupt or unsupported (") + ZSTD_getErrorName(rc) +
                     ")");
       }
-      pending_ = rc;
-      if (out.pos > 0) sink(std::string_view(out_.data(), out.pos));
-      if (in.pos == in.size && out.pos < out.size) return;
+      // A call without input after a frame's end returns the next frame's header size: only
+      // calls that did something say where the stream stands.
+      if (out.pos > 0 || in_.pos != posBefore) pending_ = rc;
+      if (out.pos > 0) return {out_.data(), out.pos};
+      if (in_.pos == in_.size) return {};
+      if (in_.pos == posBefore) throw Error("zstd data is corrupt (no progress)");
     }
   }
 
@@ -146,6 +166,7 @@ class ZstdDecompressor final : public Decompressor {
  private:
   ZSTD_DCtx* ctx_;
   std::vector<char> out_;
+  ZSTD_inBuffer in_{nullptr, 0, 0};
   std::size_t pending_ = 0;
   bool sawInput_ = false;
 };

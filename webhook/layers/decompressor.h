@@ -6,8 +6,9 @@
 
 #include "layers/media_type.h"
 
-// Streaming decoders for layer blobs behind one interface: bytes in as they arrive, decompressed
-// pieces out through a callback. gzip uses ISA-L (about 3.5x zlib here), zstd uses libzstd.
+// Streaming decoders for layer blobs behind one interface: compressed bytes in as they arrive,
+// decompressed pieces pulled out (the tar reader pulls; the pull avoids copying the output). gzip
+// uses ISA-L (about 3.5x zlib here), zstd uses libzstd.
 namespace imagegate::layers {
 
 class Decompressor {
@@ -16,11 +17,22 @@ class Decompressor {
   using Sink = std::function<void(std::string_view)>;
 
   virtual ~Decompressor() = default;
-  /// Decompresses all of `input`, calling `sink` zero or more times. Throws Error on corrupt data.
-  virtual void write(std::string_view input, const Sink& sink) = 0;
+  /// The next compressed bytes. The view must stay valid until next() has returned empty (all of
+  /// it consumed); only then may more input be set.
+  virtual void setInput(std::string_view input) = 0;
+  /// The next decompressed bytes, a view valid until the next call (into the decoder's buffer, or
+  /// into the input itself when there is no compression); empty when it needs more input.
+  /// Throws Error on corrupt data.
+  virtual std::string_view next() = 0;
   /// The input is complete: throws Error when it stopped inside a gzip member or zstd frame, or
   /// when there was no input at all.
   virtual void finish() = 0;
+
+  /// All of `input` through next() into `sink` (for callers that push).
+  void write(std::string_view input, const Sink& sink) {
+    setInput(input);
+    for (std::string_view piece = next(); !piece.empty(); piece = next()) sink(piece);
+  }
 };
 
 struct DecompressorOptions {

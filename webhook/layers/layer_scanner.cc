@@ -3,6 +3,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <deque>
@@ -18,8 +19,9 @@ namespace imagegate::layers {
 
 namespace {
 
-// Decompressed bytes travel to the tar worker in chunks of this size, at most kQueuedChunks
-// waiting: with the one being filled and the one libarchive reads, ~6 MiB in flight.
+// Compressed bytes travel to the worker in chunks of this size, at most kQueuedChunks waiting:
+// with the one being filled and the one being decoded, ~6 MiB in flight, plus the decoder's
+// output buffer (512 KiB) and its window.
 constexpr std::size_t kChunkBytes = 1 << 20;
 constexpr std::size_t kQueuedChunks = 4;
 // Regular files up to this size may be read: secrets and etc/passwd, etc/group.
@@ -30,24 +32,31 @@ std::string mib(std::uint64_t bytes) { return std::to_string(bytes >> 20) + " Mi
 }  // namespace
 
 // The bridge between the pushing network and the pulling libarchive: a bounded queue of
-// decompressed chunks, consumed by a worker thread that runs libarchive's read loop.
+// compressed chunks. The worker thread decompresses them straight into the buffers libarchive's
+// read callback returns (no copy of the uncompressed stream) while the feeding thread only
+// hashes and queues; that puts the two costly steps, sha256 and inflate, on different cores.
 struct LayerScanner::Pipe {
-  explicit Pipe(const ScanLimits& scanLimits) : limits(scanLimits) {}
+  Pipe(const ScanLimits& scanLimits, std::unique_ptr<Decompressor> decoder)
+      : limits(scanLimits), decompressor(std::move(decoder)) {}
 
   const ScanLimits limits;
+  std::unique_ptr<Decompressor> decompressor;  // the worker's
+  std::atomic<std::uint64_t> uncompressedBytes{0};
+
   std::mutex mutex;
   std::condition_variable dataReady;   // worker waits: a chunk, eof or abort
   std::condition_variable spaceReady;  // feeder waits: room in the queue or the worker done
   std::deque<std::vector<char>> queue;
   std::vector<std::vector<char>> spare;  // recycled chunk buffers
-  std::vector<char> reading;             // the chunk libarchive holds (valid until its next read)
   bool eof = false;
   bool abort = false;
   bool workerDone = false;
   std::exception_ptr workerError;
   image::LayerIndexBuilder builder;  // the worker's until it is done
 
-  std::vector<char> filling;  // feeder side only
+  std::vector<char> filling;         // feeder side only
+  std::vector<char> decoding;        // worker side only: the chunk the decompressor reads
+  std::exception_ptr callbackError;  // worker side: what stopped the read callback
   std::thread worker;
 
   std::vector<char> takeBuffer() {
@@ -64,12 +73,25 @@ struct LayerScanner::Pipe {
     return buffer;
   }
 
-  // Feeder: hands a full chunk to the worker; blocks while the queue is full.
+  // Feeder: copies `data` into chunks and hands full ones to the worker; blocks while the queue
+  // is full.
+  void append(std::string_view data) {
+    while (!data.empty()) {
+      const std::size_t n = std::min(data.size(), kChunkBytes - filling.size());
+      filling.insert(filling.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(n));
+      data.remove_prefix(n);
+      if (filling.size() == kChunkBytes) {
+        push(std::move(filling));
+        filling = takeBuffer();
+      }
+    }
+  }
+
   void push(std::vector<char> chunk) {
     std::unique_lock lock(mutex);
     spaceReady.wait(lock, [&] { return queue.size() < kQueuedChunks || workerDone || abort; });
     if (workerDone || abort) {
-      spare.push_back(std::move(chunk));  // the tar ended or failed; the rest is not needed
+      spare.push_back(std::move(chunk));  // the worker failed: the rest is not needed
       return;
     }
     queue.push_back(std::move(chunk));
@@ -98,28 +120,60 @@ struct LayerScanner::Pipe {
     return workerError != nullptr;
   }
 
+  // Worker: the next decompressed bytes (valid until the next call), or empty at the end of the
+  // blob. Throws Error for corrupt or truncated compression, the uncompressed limit, or abort.
+  std::string_view pull() {
+    while (true) {
+      const std::string_view out = decompressor->next();
+      if (!out.empty()) {
+        const std::uint64_t total = uncompressedBytes += out.size();
+        if (total > limits.maxUncompressedBytes) {
+          throw Error("layer is larger than " + mib(limits.maxUncompressedBytes) +
+                      " uncompressed (ScanLimits::maxUncompressedBytes): a compression bomb, or "
+                      "a layer too large to judge");
+        }
+        return out;
+      }
+      {
+        std::unique_lock lock(mutex);
+        if (decoding.capacity() > 0) spare.push_back(std::move(decoding));
+        decoding = std::vector<char>();
+        dataReady.wait(lock, [&] { return !queue.empty() || eof || abort; });
+        if (abort) throw Error("layer scan cancelled");
+        if (queue.empty()) {
+          lock.unlock();
+          decompressor->finish();  // the blob ended: inside a gzip member or zstd frame?
+          return {};
+        }
+        decoding = std::move(queue.front());
+        queue.pop_front();
+        spaceReady.notify_one();
+      }
+      decompressor->setInput(std::string_view(decoding.data(), decoding.size()));
+    }
+  }
+
   static la_ssize_t readCallback(struct archive* archive, void* self, const void** buffer) {
     auto* pipe = static_cast<Pipe*>(self);
-    std::unique_lock lock(pipe->mutex);
-    if (pipe->reading.capacity() > 0) pipe->spare.push_back(std::move(pipe->reading));
-    pipe->reading = std::vector<char>();
-    pipe->spaceReady.notify_one();
-    pipe->dataReady.wait(lock, [&] { return !pipe->queue.empty() || pipe->eof || pipe->abort; });
-    if (pipe->abort) {
-      archive_set_error(archive, ECANCELED, "layer scan cancelled");
+    // No exception may cross libarchive's C frames: keep it, and let scanTar() rethrow it.
+    try {
+      const std::string_view out = pipe->pull();
+      *buffer = out.data();
+      return static_cast<la_ssize_t>(out.size());
+    } catch (...) {
+      pipe->callbackError = std::current_exception();
+      archive_set_error(archive, EIO, "layer stream failed");
       return -1;
     }
-    if (pipe->queue.empty()) return 0;  // eof
-    pipe->reading = std::move(pipe->queue.front());
-    pipe->queue.pop_front();
-    pipe->spaceReady.notify_one();
-    *buffer = pipe->reading.data();
-    return static_cast<la_ssize_t>(pipe->reading.size());
   }
 
   void run() {
     try {
       scanTar();
+      // The tar's end-of-archive marker may come before the blob's end: read the rest too, so a
+      // truncated or corrupt stream (and a bomb hidden behind the tar) still fails.
+      while (!pull().empty()) {
+      }
     } catch (...) {
       std::lock_guard lock(mutex);
       workerError = std::current_exception();
@@ -128,6 +182,9 @@ struct LayerScanner::Pipe {
     workerDone = true;
     spaceReady.notify_all();
   }
+
+  // Throws what stopped the read callback, else libarchive's own message.
+  [[noreturn]] void throwArchiveError(struct archive* a, const std::string& context);
 
   void scanTar();
 };
@@ -163,6 +220,11 @@ std::string readData(struct archive* a, std::size_t n) {
 
 }  // namespace
 
+void LayerScanner::Pipe::throwArchiveError(struct archive* a, const std::string& context) {
+  if (callbackError) std::rethrow_exception(callbackError);
+  throw Error(context + ": " + archiveError(a));
+}
+
 void LayerScanner::Pipe::scanTar() {
   using image::EntryType;
   std::unique_ptr<struct archive, ArchiveCloser> owner(archive_read_new());
@@ -171,10 +233,21 @@ void LayerScanner::Pipe::scanTar() {
   // Tar only and no filters: the bytes arrive decompressed already (by ISA-L or libzstd, much
   // faster than libarchive's zlib), and a tar nested in another compression is no valid layer.
   archive_read_support_format_tar(a);
+  // Names as the bytes in the tar, whatever the process locale: pax UTF-8 is not converted (a
+  // failed conversion would lose the name), and rules compare bytes.
+  archive_read_set_options(a, "tar:hdrcharset=BINARY");
   if (archive_read_open(a, this, nullptr, &Pipe::readCallback, nullptr) != ARCHIVE_OK) {
-    throw Error("layer is not a tar archive: " + archiveError(a));
+    throwArchiveError(a, "layer is not a tar archive");
   }
   std::uint64_t members = 0;
+  auto read = [&](std::size_t n) {
+    try {
+      return readData(a, n);
+    } catch (const Error&) {
+      if (callbackError) std::rethrow_exception(callbackError);
+      throw;
+    }
+  };
   while (true) {
     struct archive_entry* entry = nullptr;
     const int rc = archive_read_next_header(a, &entry);
@@ -184,8 +257,7 @@ void LayerScanner::Pipe::scanTar() {
     if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) {
       // The cancellation message is ours; the rest are libarchive's ("Damaged tar archive",
       // "Truncated tar archive", "Unrecognized archive format").
-      throw Error("layer tar is corrupt at member " + std::to_string(members + 1) + ": " +
-                  archiveError(a));
+      throwArchiveError(a, "layer tar is corrupt at member " + std::to_string(members + 1));
     }
     if (++members > limits.maxEntries) {
       throw Error("layer has more than " + std::to_string(limits.maxEntries) +
@@ -280,11 +352,11 @@ void LayerScanner::Pipe::scanTar() {
     std::optional<std::string> content;
     if (type == EntryType::kRegular && size > 0 && size <= kSmallFileBytes) {
       if (isPasswd || isGroup || image::isSecretCandidateName(path)) {
-        content = readData(a, size);
+        content = read(size);
       } else {
         // Any small file starting with a PEM private-key header counts: peek, read on only then.
-        std::string head = readData(a, std::min<std::uint64_t>(size, 11));
-        if (head == "-----BEGIN ") content = head + readData(a, size - head.size());
+        std::string head = read(std::min<std::uint64_t>(size, 11));
+        if (head == "-----BEGIN ") content = head + read(size - head.size());
       }
     }
     if (content && secret == image::SecretKind::kNone) {
@@ -297,7 +369,7 @@ void LayerScanner::Pipe::scanTar() {
     }
     builder.add(path, type, mode, uid, gid, size, target, secret);
     if (archive_read_data_skip(a) < ARCHIVE_WARN) {
-      throw Error("layer tar is corrupt in /" + path + ": " + archiveError(a));
+      throwArchiveError(a, "layer tar is corrupt in /" + path);
     }
   }
 }
@@ -307,43 +379,27 @@ void LayerScanner::Pipe::scanTar() {
 LayerScanner::LayerScanner(const LayerMediaType& mediaType, const std::string& expectedDigest,
                            std::uint64_t expectedSize, ScanLimits limits)
     : limits_(limits), expectedDigest_(expectedDigest), expectedSize_(expectedSize) {
-  if (!expectedDigest_.empty() && !registry::parseDigest(expectedDigest_)) {
+  const auto parsed = registry::parseDigest(expectedDigest_);
+  if (!expectedDigest_.empty() && !parsed) {
     throw Error("layer digest '" + expectedDigest_ +
                 "' is not a valid sha256:<64 hex> or sha512:<128 hex> digest");
   }
-  pipe_ = std::make_unique<Pipe>(limits_);
-  decompressor_ =
-      makeDecompressor(mediaType.compression, DecompressorOptions{limits_.maxZstdWindowLog});
-  digester_ = std::make_unique<registry::Digester>(
-      expectedDigest_.empty() ? "sha256" : registry::parseDigest(expectedDigest_)->algorithm);
+  digester_ = std::make_unique<registry::Digester>(parsed ? parsed->algorithm : "sha256");
+  pipe_ = std::make_unique<Pipe>(
+      limits_,
+      makeDecompressor(mediaType.compression, DecompressorOptions{limits_.maxZstdWindowLog}));
   pipe_->filling = pipe_->takeBuffer();
   pipe_->worker = std::thread([pipe = pipe_.get()] { pipe->run(); });
 }
 
 LayerScanner::~LayerScanner() { pipe_->stop(); }
 
+std::uint64_t LayerScanner::uncompressedBytes() const { return pipe_->uncompressedBytes; }
+
 void LayerScanner::fail(std::exception_ptr error) {
   failed_ = error;
   pipe_->stop();
   std::rethrow_exception(error);
-}
-
-void LayerScanner::onOutput(std::string_view piece) {
-  uncompressedBytes_ += piece.size();
-  if (uncompressedBytes_ > limits_.maxUncompressedBytes) {
-    throw Error("layer is larger than " + mib(limits_.maxUncompressedBytes) +
-                " uncompressed (ScanLimits::maxUncompressedBytes): a compression bomb, or a "
-                "layer too large to judge");
-  }
-  while (!piece.empty()) {
-    const std::size_t n = std::min(piece.size(), kChunkBytes - pipe_->filling.size());
-    pipe_->filling.insert(pipe_->filling.end(), piece.begin(), piece.begin() + n);
-    piece.remove_prefix(n);
-    if (pipe_->filling.size() == kChunkBytes) {
-      pipe_->push(std::move(pipe_->filling));
-      pipe_->filling = pipe_->takeBuffer();
-    }
-  }
 }
 
 void LayerScanner::feed(std::string_view compressedChunk) {
@@ -356,7 +412,7 @@ void LayerScanner::feed(std::string_view compressedChunk) {
                   " bytes its descriptor gives; the registry sent the wrong blob");
     }
     digester_->update(compressedChunk);
-    decompressor_->write(compressedChunk, [this](std::string_view piece) { onOutput(piece); });
+    pipe_->append(compressedChunk);
     if (pipe_->workerFailed()) {
       pipe_->stop();
       std::rethrow_exception(pipe_->workerError);
@@ -380,14 +436,13 @@ image::LayerIndex LayerScanner::finish() {
       throw Error("layer blob digest mismatch: expected " + expectedDigest_ + ", got " + digest_ +
                   "; the blob is corrupt or not the one the manifest names");
     }
-    decompressor_->finish();
     pipe_->closeInput();
     pipe_->worker.join();
     if (pipe_->workerError) std::rethrow_exception(pipe_->workerError);
   } catch (...) {
     fail(std::current_exception());
   }
-  pipe_->builder.setUncompressedBytes(uncompressedBytes_);
+  pipe_->builder.setUncompressedBytes(pipe_->uncompressedBytes);
   return std::move(pipe_->builder).build();
 }
 

@@ -10,16 +10,15 @@
 #include "layers/media_type.h"
 
 // Streams one layer blob, as the registry delivers it chunk by chunk, into an image::LayerIndex:
-// sha256 verified on the compressed bytes, decompressed with the fastest decoder (ISA-L, libzstd),
-// parsed as tar by libarchive on a worker thread. Nothing touches disk; memory stays bounded
-// whatever the layer's size (a few MiB of chunks in flight plus the index itself).
+// sha256 verified on the compressed bytes in the caller's thread; decompressed with the fastest
+// decoder (ISA-L, libzstd) and parsed as tar by libarchive on a worker thread. Nothing touches
+// disk; memory stays bounded whatever the layer's size (a few MiB of chunks in flight plus the
+// index itself).
 namespace imagegate::registry {
 class Digester;
 }
 
 namespace imagegate::layers {
-
-class Decompressor;
 
 /// Limits on what one layer may make the scanner do. Each error names the limit it hit.
 struct ScanLimits {
@@ -45,8 +44,9 @@ class LayerScanner {
   LayerScanner(const LayerScanner&) = delete;
   LayerScanner& operator=(const LayerScanner&) = delete;
 
-  /// The next bytes of the compressed blob. Blocks while the tar worker is behind (a few MiB are
-  /// buffered), which pushes back on the download. Throws Error as soon as the layer is known to
+  /// The next bytes of the compressed blob: hashed here, decompressed and parsed on the worker.
+  /// Blocks while the worker is behind (a few MiB are buffered), which pushes back on the
+  /// download. Throws Error as soon as the layer is known to
   /// be unusable (more bytes than expected, corrupt compression, a limit hit, a corrupt tar
   /// header): the caller should stop fetching. After a throw the scanner is dead.
   void feed(std::string_view compressedChunk);
@@ -57,22 +57,20 @@ class LayerScanner {
   image::LayerIndex finish();
 
   std::uint64_t compressedBytes() const { return compressedBytes_; }
-  std::uint64_t uncompressedBytes() const { return uncompressedBytes_; }
+  /// Decompressed so far (by the worker; exact once finish() returned).
+  std::uint64_t uncompressedBytes() const;
   /// "sha256:<hex>" of what was fed, once finish() succeeded.
   const std::string& digest() const { return digest_; }
 
  private:
   struct Pipe;
   [[noreturn]] void fail(std::exception_ptr error);
-  void onOutput(std::string_view piece);
 
   ScanLimits limits_;
   std::string expectedDigest_;
   std::uint64_t expectedSize_;
   std::uint64_t compressedBytes_ = 0;
-  std::uint64_t uncompressedBytes_ = 0;
   std::string digest_;
-  std::unique_ptr<Decompressor> decompressor_;
   std::unique_ptr<registry::Digester> digester_;
   std::exception_ptr failed_;
   bool finished_ = false;

@@ -198,6 +198,14 @@ TEST(LayerScanner, LongNamesInPaxAndGnuFormats) {
   }
 }
 
+TEST(LayerScanner, NonAsciiNamesKeepTheirBytes) {
+  TarBuilder t;
+  t.file("usr/share/caf\xc3\xa9.txt", "x").file("usr/share/\xe6\x97\xa5\xe6\x9c\xac", "y");
+  const LayerIndex index = scan(blobOf(t.tar()));
+  EXPECT_TRUE(index.find("usr/share/caf\xc3\xa9.txt"));
+  EXPECT_TRUE(index.find("usr/share/\xe6\x97\xa5\xe6\x9c\xac"));
+}
+
 TEST(LayerScanner, AbsoluteAndDotDotPathsLandUnderTheRoot) {
   TarBuilder t;
   t.file("/etc/abs", "x").file("../../etc/escape", "x").file("./usr/../etc/dot", "x");
@@ -261,14 +269,26 @@ TEST(LayerScanner, GzipBombStopsAtTheUncompressedLimit) {
   ScanLimits limits;
   limits.maxUncompressedBytes = 8 << 20;
   LayerScanner scanner(blob.mediaType, blob.digest, blob.bytes.size(), limits);
+  std::string error;
   try {
     scanner.feed(blob.bytes);
-    FAIL() << "expected the limit";
+    scanner.finish();
   } catch (const Error& e) {
-    EXPECT_THAT(e.what(), HasSubstr("maxUncompressedBytes"));
+    error = e.what();
   }
+  EXPECT_THAT(error, HasSubstr("ScanLimits::maxUncompressedBytes"));
+  // Stopped at the limit, not after inflating all 64 MiB.
   EXPECT_LE(scanner.uncompressedBytes(), (8u << 20) + (1u << 20));
   EXPECT_THROW(scanner.finish(), Error);  // dead after the error
+}
+
+TEST(LayerScanner, BombBehindTheEndOfTheTarIsStillStopped) {
+  // A complete small tar, then 64 MiB of zeros in the same gzip stream: nothing reads them as
+  // tar, but they are decompressed (to check the stream's end) and count against the limit.
+  const std::string tar = TarBuilder().file("a", "x").tar() + std::string(64 << 20, '\0');
+  ScanLimits limits;
+  limits.maxUncompressedBytes = 8 << 20;
+  EXPECT_THAT(scanError(blobOf(tar), limits), HasSubstr("ScanLimits::maxUncompressedBytes"));
 }
 
 TEST(LayerScanner, TruncatedStreamIsAnError) {
