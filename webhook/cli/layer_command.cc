@@ -23,11 +23,14 @@ namespace po = boost::program_options;
 
 constexpr const char* kScanUsage =
     "usage: imagegate layer scan FILE [--media-type TYPE] [--digest sha256:HEX] [--list]\n"
+    "                            [--find GLOB]...\n"
     "\n"
     "Scans a layer blob (tar, tar+gzip or tar+zstd) as the webhook scans registry layers and\n"
     "prints a summary: entries, uncompressed bytes, secrets, setuid/setgid files, index bytes\n"
     "per entry and throughput. The media type defaults from the file's magic bytes; --digest\n"
-    "verifies the blob. --list prints every entry. Exit code 0, or 2 when the layer is refused.\n";
+    "verifies the blob. --list prints every entry. --find prints the files a name matching GLOB\n"
+    "reaches, through symlinks and hardlinks (e.g. --find '**/bin/sh'). Exit code 0, or 2 when\n"
+    "the layer is refused.\n";
 
 constexpr std::size_t kReadBytes = 1 << 20;
 constexpr std::size_t kListedFindings = 20;
@@ -53,7 +56,8 @@ int scan(const std::vector<std::string>& args) {
   options.add_options()("help,h", "show this help")("file", po::value<std::string>(), "layer blob")(
       "media-type", po::value<std::string>(), "OCI/Docker layer media type")(
       "digest", po::value<std::string>()->default_value(""), "expected sha256:HEX")(
-      "list", "print every entry");
+      "list", "print every entry")("find", po::value<std::vector<std::string>>(),
+                                   "print files reached by names matching this glob");
   po::positional_options_description positional;
   positional.add("file", 1);
   po::variables_map vm;
@@ -149,6 +153,27 @@ int scan(const std::vector<std::string>& args) {
               << std::setprecision(1)
               << static_cast<double>(index.uncompressedBytes()) / 1e6 / seconds
               << " MB/s uncompressed\n";
+    if (vm.count("find")) {
+      const auto mergeStart = std::chrono::steady_clock::now();
+      const image::MergedFilesystem fs({std::make_shared<const image::LayerIndex>(index)});
+      std::cout
+          << "merged view:  " << fs.memoryBytes() << " bytes, built in " << std::setprecision(3)
+          << std::chrono::duration<double>(std::chrono::steady_clock::now() - mergeStart).count()
+          << " s\n";
+      for (const auto& pattern : vm["find"].as<std::vector<std::string>>()) {
+        const auto findStart = std::chrono::steady_clock::now();
+        const auto matches = fs.findReachable(pattern);
+        std::cout
+            << "find " << pattern << ": " << matches.size() << " in " << std::setprecision(3)
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - findStart).count()
+            << " s\n";
+        for (const auto& m : matches) {
+          std::cout << "  /" << m.name;
+          if (m.name != m.file.entry.path) std::cout << " -> /" << m.file.entry.path;
+          std::cout << "\n";
+        }
+      }
+    }
     return kExitOk;
   } catch (const std::exception& e) {
     std::cerr << "imagegate layer scan: " << path << ": " << e.what() << "\n";

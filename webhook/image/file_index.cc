@@ -8,6 +8,7 @@
 #include <numeric>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "common/error.h"
 
@@ -494,29 +495,35 @@ bool componentMatch(std::string_view pattern, std::string_view name) {
   return fnmatch(p.c_str(), n.c_str(), FNM_PATHNAME) == 0;
 }
 
-bool matchParts(const std::vector<std::string_view>& pattern, std::size_t pi,
-                const std::vector<std::string_view>& path, std::size_t si) {
+// Matches pattern components from `pi` against `path`, the rest of a normalized path, walked in
+// place (this runs once per file per rule: no allocation).
+bool matchPath(const std::vector<std::string_view>& pattern, std::size_t pi,
+               std::string_view path) {
   while (pi < pattern.size()) {
     if (pattern[pi] == "**") {
-      // Collapse runs of "**", then try every split point.
+      // Collapse runs of "**", then try the rest at every component boundary.
       while (pi + 1 < pattern.size() && pattern[pi + 1] == "**") ++pi;
       if (pi + 1 == pattern.size()) return true;
-      for (std::size_t k = si; k <= path.size(); ++k) {
-        if (matchParts(pattern, pi + 1, path, k)) return true;
+      while (true) {
+        if (matchPath(pattern, pi + 1, path)) return true;
+        if (path.empty()) return false;
+        const auto slash = path.find('/');
+        path = slash == std::string_view::npos ? std::string_view() : path.substr(slash + 1);
       }
-      return false;
     }
-    if (si >= path.size() || !componentMatch(pattern[pi], path[si])) return false;
+    if (path.empty()) return false;
+    const auto slash = path.find('/');
+    if (!componentMatch(pattern[pi], path.substr(0, slash))) return false;
+    path = slash == std::string_view::npos ? std::string_view() : path.substr(slash + 1);
     ++pi;
-    ++si;
   }
-  return si == path.size();
+  return path.empty();
 }
 
 }  // namespace
 
 bool pathGlobMatch(std::string_view pattern, std::string_view path) {
-  return matchParts(splitPath(pattern), 0, splitPath(path), 0);
+  return matchPath(splitPath(pattern), 0, normalizeLayerPath(path));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -795,7 +802,7 @@ std::vector<MergedEntry> MergedFilesystem::glob(std::string_view pattern) const 
   std::vector<MergedEntry> out;
   const auto patternParts = splitPath(pattern);
   for (const Ref r : merged_) {
-    if (matchParts(patternParts, 0, splitPath(pathOf(r)), 0)) out.push_back(toEntry(r));
+    if (matchPath(patternParts, 0, pathOf(r))) out.push_back(toEntry(r));
   }
   return out;
 }
@@ -803,11 +810,31 @@ std::vector<MergedEntry> MergedFilesystem::glob(std::string_view pattern) const 
 std::vector<PathMatch> MergedFilesystem::findReachable(std::string_view pattern) const {
   std::vector<PathMatch> out;
   const auto patternParts = splitPath(pattern);
+  if (patternParts.empty()) return out;
+  // Most patterns end in a name ("bin/sh", "**/*.map"): a file can only match through a name with
+  // that last component, its own (directory links keep it) or one of its symlinks and hardlinks.
+  const std::string_view last = patternParts.back();
+  const bool byName = last != "**";
+  std::unordered_set<std::string_view> linkedCandidates;
+  if (byName) {
+    for (const auto& [file, names] : links_->reverse) {
+      for (const auto& name : names) {
+        if (componentMatch(last, baseName(name))) {
+          linkedCandidates.insert(file);
+          break;
+        }
+      }
+    }
+  }
   for (const Ref r : merged_) {
     const MergedEntry e = toEntry(r);
     // Each file once, by its own path: links are found as its aliases.
     if (e.entry.type == EntryType::kDirectory || e.entry.type == EntryType::kSymlink ||
         e.entry.type == EntryType::kHardlink) {
+      continue;
+    }
+    if (byName && !componentMatch(last, baseName(e.entry.path)) &&
+        linkedCandidates.count(e.entry.path) == 0) {
       continue;
     }
     const bool hasLinks =
@@ -819,13 +846,11 @@ std::vector<PathMatch> MergedFilesystem::findReachable(std::string_view pattern)
                              e.entry.path[d.target.size()] == '/';
                     });
     if (!hasLinks) {
-      if (matchParts(patternParts, 0, splitPath(e.entry.path), 0)) {
-        out.push_back({std::string(e.entry.path), e});
-      }
+      if (matchPath(patternParts, 0, e.entry.path)) out.push_back({std::string(e.entry.path), e});
       continue;
     }
     for (auto& name : aliases(e.entry.path)) {
-      if (matchParts(patternParts, 0, splitPath(name), 0)) out.push_back({std::move(name), e});
+      if (matchPath(patternParts, 0, name)) out.push_back({std::move(name), e});
     }
   }
   return out;

@@ -233,7 +233,25 @@ TEST(LayerScanner, HardlinkToAMissingPathIsIndexedForTheMergeToJudge) {
   EXPECT_THROW(image::MergedFilesystem({std::make_shared<const LayerIndex>(index)}), Error);
 }
 
+TEST(LayerScanner, SymlinkLoopInALayerIsIndexedAndStopsResolution) {
+  TarBuilder t;
+  t.symlink("a", "b").symlink("b", "/a").file("etc/ok", "x");
+  auto index = std::make_shared<const LayerIndex>(scan(blobOf(t.tar())));
+  const image::MergedFilesystem fs({index});
+  const auto r = fs.resolve("/a/anything");
+  EXPECT_EQ(r.status, image::MergedFilesystem::Resolution::Status::kTooManyLinks);
+  EXPECT_TRUE(r.loop);
+  EXPECT_TRUE(fs.findReachable("**").size() == 1u);  // etc/ok; the loop reaches nothing
+}
+
 // --- hostile and broken blobs
+
+TEST(LayerScanner, HugePaxHeaderIsRefused) {
+  TarBuilder t;
+  t.file(std::string(2 << 20, 'a'), "x");
+  EXPECT_THAT(scanError(blobOf(t.tar())),
+              ::testing::AnyOf(HasSubstr("corrupt"), HasSubstr("maxPathLength")));
+}
 
 TEST(LayerScanner, DigestMismatchIsAnErrorAndNoIndex) {
   Blob blob = blobOf(everyType().tar());
