@@ -329,6 +329,23 @@ TEST(LayerScanner, CorruptTarHeaderIsAnError) {
   EXPECT_THAT(scanError(blobOf(std::string(4096, 'x'))), HasSubstr("not a tar archive"));
 }
 
+TEST(LayerScanner, UnusableLayerFailsFeedEarlySoTheFetchCanStop) {
+  // 32 MiB that are not a tar: the worker fails on the first block, and once the bounded queue
+  // is full feed() must report it instead of taking the whole blob.
+  const std::string junk(32 << 20, 'x');
+  LayerScanner scanner(ociLayerMediaType(Compression::kNone), "", LayerScanner::kUnknownSize);
+  std::size_t fed = 0;
+  try {
+    for (; fed < junk.size(); fed += 64 * 1024) {
+      scanner.feed(std::string_view(junk).substr(fed, 64 * 1024));
+    }
+    FAIL() << "feed() never failed";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("not a tar archive"));
+  }
+  EXPECT_LT(fed, std::size_t{16} << 20);
+}
+
 TEST(LayerScanner, EntryCountPathLengthAndIndexLimitsNameTheLimit) {
   TarBuilder many;
   for (int i = 0; i < 50; ++i) many.file("f" + std::to_string(i), "");
