@@ -255,8 +255,8 @@ void LayerScanner::Pipe::scanTar() {
     // ARCHIVE_RETRY is a damaged header libarchive would skip past; a listing with holes could
     // hide exactly the file a rule looks for, so it is an error like the fatal ones.
     if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) {
-      // The cancellation message is ours; the rest are libarchive's ("Damaged tar archive",
-      // "Truncated tar archive", "Unrecognized archive format").
+      // Decompression errors and limits come from the read callback; the rest are libarchive's
+      // ("Damaged tar archive", "Truncated tar archive", "Special header too large").
       throwArchiveError(a, "layer tar is corrupt at member " + std::to_string(members + 1));
     }
     if (++members > limits.maxEntries) {
@@ -264,8 +264,9 @@ void LayerScanner::Pipe::scanTar() {
                   " tar members (ScanLimits::maxEntries)");
     }
     const char* rawName = archive_entry_pathname(entry);
-    if (rawName == nullptr)
+    if (rawName == nullptr) {
       throw Error("layer tar is corrupt: member " + std::to_string(members) + " has no name");
+    }
     const std::string_view name(rawName);
     if (name.size() > limits.maxPathLength) {
       throw Error("layer tar member " + std::to_string(members) + " has a " +
@@ -379,6 +380,8 @@ void LayerScanner::Pipe::scanTar() {
 LayerScanner::LayerScanner(const LayerMediaType& mediaType, const std::string& expectedDigest,
                            std::uint64_t expectedSize, ScanLimits limits)
     : limits_(limits), expectedDigest_(expectedDigest), expectedSize_(expectedSize) {
+  // The index stores path lengths in 16 bits.
+  limits_.maxPathLength = std::min<std::size_t>(limits_.maxPathLength, UINT16_MAX);
   const auto parsed = registry::parseDigest(expectedDigest_);
   if (!expectedDigest_.empty() && !parsed) {
     throw Error("layer digest '" + expectedDigest_ +
