@@ -67,35 +67,38 @@ gz_bytes=$(stat -c %s "$gz")
 zst_bytes=$(stat -c %s "$zst")
 
 # ---------------------------------------------------------------------------------------------
-# Timing: best wall time of $runs runs (the machine is shared; the minimum is the least noisy).
-#   best_of NAME COMMAND...   -> seconds on stdout; each run's output in $results/NAME.out
+# Timing: best wall time of $runs runs (the machine is shared; the minimum is the least noisy),
+# and the CPU time (user + system) of that run, which moves much less with other work.
+#   best_of NAME 'SHELL COMMAND'   -> sets t_NAME and c_NAME (seconds); output in $results/NAME.*
 best_of() {
-  local name=$1 best= i start end s
-  shift
+  local name=$1 command=$2 best= best_cpu= i wall cpu
   for ((i = 0; i < runs; i++)); do
-    start=$(date +%s%N)
-    "$@" >"$results/$name.out" 2>"$results/$name.err" || {
+    /usr/bin/time -f '%e %U %S' -o "$results/$name.time" sh -c "$command" \
+      >"$results/$name.out" 2>"$results/$name.err" || {
       cat "$results/$name.err" >&2
-      fail "$name failed: $*"
+      fail "$name failed: $command"
     }
-    end=$(date +%s%N)
-    s=$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.3f", (b - a) / 1e9}')
-    if [[ -z $best ]] || awk -v s="$s" -v b="$best" 'BEGIN {exit !(s < b)}'; then best=$s; fi
+    read -r wall cpu < <(awk '{printf "%.2f %.2f\n", $1, $2 + $3}' "$results/$name.time")
+    if [[ -z $best ]] || awk -v s="$wall" -v b="$best" 'BEGIN {exit !(s < b)}'; then
+      best=$wall
+      best_cpu=$cpu
+    fi
   done
-  echo "$best"
+  printf -v "t_$name" '%s' "$best"
+  printf -v "c_$name" '%s' "$best_cpu"
 }
-to_null() { "$@" >/dev/null; }
-tar_list() { tar -tzf "$1" >/dev/null; }
+q() { printf '%q' "$1"; }
 
-log "machine busy: $(bench_busy_pct)% of all CPU before the runs (other work skews absolute times)"
+busy_before=$(bench_busy_pct)
+log "machine busy: ${busy_before}% of all CPU before the runs (other work skews absolute times)"
 log "timing ($runs runs each, best kept)"
-t_zcat=$(best_of zcat to_null zcat "$gz")
-t_igzip=$(best_of igzip to_null igzip -d -c "$gz")
-t_tar=$(best_of tar-tzf tar_list "$gz")
-t_scan_gz=$(best_of scan-gz "$bin" layer scan "$gz")
-t_zstd=$(best_of zstd to_null zstd -d -c "$zst")
-t_scan_zst=$(best_of scan-zst "$bin" layer scan "$zst")
-t_scan_tar=$(best_of scan-tar "$bin" layer scan "$tarball")
+best_of zcat "zcat $(q "$gz") >/dev/null"
+best_of igzip "igzip -d -c $(q "$gz") >/dev/null"
+best_of tar "tar -tzf $(q "$gz") >/dev/null"
+best_of scan_gz "$(q "$bin") layer scan $(q "$gz")"
+best_of zstd "zstd -d -c $(q "$zst") >/dev/null"
+best_of scan_zst "$(q "$bin") layer scan $(q "$zst")"
+best_of scan_tar "$(q "$bin") layer scan $(q "$tarball")"
 
 # Peak RSS of the scan against the same binary scanning a tiny layer (the idle footprint).
 tiny=$results/tiny.tar
@@ -105,9 +108,9 @@ rss_idle=$(peak_kb "$bin" layer scan "$tiny")
 rss_gz=$(peak_kb "$bin" layer scan "$gz")
 rss_zst=$(peak_kb "$bin" layer scan "$zst")
 
-entries=$(awk '/^entries:/ {print $2}' "$results/scan-gz.out")
-per_entry=$(awk '/^index:/ {print $4}' "$results/scan-gz.out")
-index_bytes=$(awk '/^index:/ {print $2}' "$results/scan-gz.out")
+entries=$(awk '/^entries:/ {print $2}' "$results/scan_gz.out")
+per_entry=$(awk '/^index:/ {print $4}' "$results/scan_gz.out")
+index_bytes=$(awk '/^index:/ {print $2}' "$results/scan_gz.out")
 
 mbs() { awk -v b="$tar_bytes" -v s="$1" 'BEGIN {printf "%.0f", b / 1e6 / s}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
@@ -117,21 +120,29 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
     "${sources[*]}" "$(awk -v b="$tar_bytes" 'BEGIN {print b / 1e6}')" \
     "$(awk -v b="$gz_bytes" 'BEGIN {print b / 1e6}')" "$(awk -v b="$zst_bytes" 'BEGIN {print b / 1e6}')" \
     "$entries"
-  printf '%-44s %8s %10s\n' "command (output to /dev/null)" "seconds" "MB/s"
-  printf '%-44s %8s %10s\n' "zcat layer.tar.gz" "$t_zcat" "$(mbs "$t_zcat")"
-  printf '%-44s %8s %10s\n' "igzip -d -c layer.tar.gz" "$t_igzip" "$(mbs "$t_igzip")"
-  printf '%-44s %8s %10s\n' "tar -tzf layer.tar.gz" "$t_tar" "$(mbs "$t_tar")"
-  printf '%-44s %8s %10s\n' "imagegate layer scan layer.tar.gz" "$t_scan_gz" "$(mbs "$t_scan_gz")"
-  printf '%-44s %8s %10s\n' "zstd -d -c layer.tar.zst" "$t_zstd" "$(mbs "$t_zstd")"
-  printf '%-44s %8s %10s\n' "imagegate layer scan layer.tar.zst" "$t_scan_zst" "$(mbs "$t_scan_zst")"
-  printf '%-44s %8s %10s\n' "imagegate layer scan layer.tar (no compression)" "$t_scan_tar" "$(mbs "$t_scan_tar")"
+  row() { printf '%-48s %8s %8s %8s\n' "$1" "$2" "$(mbs "$2")" "$3"; }
+  printf '%-48s %8s %8s %8s\n' "command (output to /dev/null)" "wall s" "MB/s" "CPU s"
+  row "zcat layer.tar.gz" "$t_zcat" "$c_zcat"
+  row "igzip -d -c layer.tar.gz" "$t_igzip" "$c_igzip"
+  row "tar -tzf layer.tar.gz" "$t_tar" "$c_tar"
+  row "imagegate layer scan layer.tar.gz" "$t_scan_gz" "$c_scan_gz"
+  row "zstd -d -c layer.tar.zst" "$t_zstd" "$c_zstd"
+  row "imagegate layer scan layer.tar.zst" "$t_scan_zst" "$c_scan_zst"
+  row "imagegate layer scan layer.tar (uncompressed)" "$t_scan_tar" "$c_scan_tar"
   echo
-  printf 'gzip: scan / zcat   %5sx   (target >= 2.5)\n' "$(ratio "$t_zcat" "$t_scan_gz")"
-  printf 'gzip: scan / igzip  %5sx   (target >= 0.8)\n' "$(ratio "$t_igzip" "$t_scan_gz")"
-  printf 'gzip: scan / tar -tzf %3sx\n' "$(ratio "$t_tar" "$t_scan_gz")"
-  printf 'zstd: scan / zstd   %5sx   (target >= 0.8)\n' "$(ratio "$t_zstd" "$t_scan_zst")"
+  printf 'throughput ratios (wall; CPU in brackets: the scan also hashes and parses)\n'
+  printf 'gzip: scan / zcat     %5sx  [%sx]  (target >= 2.5)\n' "$(ratio "$t_zcat" "$t_scan_gz")" \
+    "$(ratio "$c_zcat" "$c_scan_gz")"
+  printf 'gzip: scan / igzip    %5sx  [%sx]  (target >= 0.8)\n' "$(ratio "$t_igzip" "$t_scan_gz")" \
+    "$(ratio "$c_igzip" "$c_scan_gz")"
+  printf 'gzip: scan / tar -tzf %5sx  [%sx]\n' "$(ratio "$t_tar" "$t_scan_gz")" \
+    "$(ratio "$c_tar" "$c_scan_gz")"
+  printf 'zstd: scan / zstd     %5sx  [%sx]  (target >= 0.8)\n' "$(ratio "$t_zstd" "$t_scan_zst")" \
+    "$(ratio "$c_zstd" "$c_scan_zst")"
   printf 'peak RSS above idle: gzip %d MiB, zstd %d MiB (idle %d MiB; target < 64 MiB)\n' \
     $(((rss_gz - rss_idle) / 1024)) $(((rss_zst - rss_idle) / 1024)) $((rss_idle / 1024))
   printf 'index: %s bytes for %s entries = %s bytes/entry\n' "$index_bytes" "$entries" "$per_entry"
+  printf 'machine busy with other work before the runs: %s%% of all CPU%s\n' "$busy_before" \
+    "$( ((busy_before > 20)) && echo ' (wall-time ratios are unreliable; read the CPU ones)')"
 } | tee "$results/summary.txt"
 log "raw outputs in $results"
