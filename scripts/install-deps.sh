@@ -8,6 +8,8 @@ packages=(
   g++ cmake make pkg-config clang-format
   libboost-dev libboost-program-options-dev libssl-dev nlohmann-json3-dev libyaml-cpp-dev libarchive-dev
   libgtest-dev libgmock-dev
+  # layer scanning: ISA-L inflate (and its igzip CLI for the benchmark), libzstd (and zstd)
+  libisal-dev isal libzstd-dev zstd
   # tests: TLS material, HTTP client, real OCI registry and daemonless image building
   openssl curl ca-certificates jq
   docker-registry apache2-utils skopeo umoci busybox-static python3-jwt python3-cryptography
@@ -15,7 +17,7 @@ packages=(
   # the driver that parses what helm renders
   unzip python3-yaml
   # benchmarks
-  wrk nginx-light hey hyperfine
+  wrk nginx-light hey hyperfine time
   # fuzzing (scripts/fuzz.sh): clang with libFuzzer and the sanitizer runtimes
   clang libclang-rt-14-dev
 )

@@ -21,6 +21,7 @@ int serveCommand(const std::vector<std::string>& args);
 int reviewCommand(const std::vector<std::string>& args);
 int policyCommand(const std::vector<std::string>& args);
 int checkCommand(const std::vector<std::string>& args);
+int layerCommand(const std::vector<std::string>& args);
 
 /// `policies` in the working directory when it exists, so `--policy` can be left out there.
 std::string defaultPolicyPath();

@@ -18,6 +18,7 @@ constexpr const char* kUsage =
     "  review [FILE]  answer one AdmissionReview from FILE or stdin, as the server would\n"
     "  policy lint P  check the policy file or directory P\n"
     "  check IMAGE... fetch images from their registries and evaluate the image-level rules\n"
+    "  layer scan F   index the layer blob F (tar, gzip, zstd): files, secrets, setuid\n"
     "\n"
     "  imagegate <command> --help   options of a command\n"
     "  imagegate --version\n"
@@ -49,6 +50,7 @@ int main(int argc, char** argv) {
     if (command == "review") return reviewCommand(rest);
     if (command == "policy") return policyCommand(rest);
     if (command == "check") return checkCommand(rest);
+    if (command == "layer") return layerCommand(rest);
   } catch (const std::exception& e) {
     // Subcommands report expected failures themselves; this is the last line of defence.
     std::cerr << "imagegate: " << e.what() << "\n";
