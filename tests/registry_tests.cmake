@@ -1,13 +1,13 @@
 # Registry client tests: pure parsers and protocol logic (unit), and a real docker-registry
 # (integration, below).
-imagegate_test(registry_digest_test SOURCES unit/registry_digest_test.cc DEPS imagegate_registry)
-imagegate_test(registry_url_test SOURCES unit/registry_url_test.cc DEPS imagegate_registry)
-imagegate_test(registry_manifest_test SOURCES unit/registry_manifest_test.cc DEPS imagegate_registry)
-imagegate_test(registry_auth_test SOURCES unit/registry_auth_test.cc DEPS imagegate_registry)
-imagegate_test(registry_config_test SOURCES unit/registry_config_test.cc DEPS imagegate_registry)
-imagegate_test(registry_distribution_test SOURCES unit/registry_distribution_test.cc
+imagegate_test(registry_digest_test SOURCES unit/registry/digest_test.cc DEPS imagegate_registry_formats)
+imagegate_test(registry_url_test SOURCES unit/registry/url_test.cc DEPS imagegate_registry_formats)
+imagegate_test(registry_manifest_test SOURCES unit/registry/manifest_test.cc DEPS imagegate_registry_formats)
+imagegate_test(registry_auth_test SOURCES unit/registry/auth_test.cc DEPS imagegate_registry_formats)
+imagegate_test(registry_config_test SOURCES unit/registry/registry_config_test.cc DEPS imagegate_registry_formats)
+imagegate_test(registry_distribution_test SOURCES unit/registry/distribution_registry_test.cc
   DEPS imagegate_registry)
-imagegate_test(registry_http_client_test SOURCES unit/registry_http_client_test.cc
+imagegate_test(registry_http_client_test SOURCES unit/registry/http_client_test.cc
   DEPS imagegate_registry)
 
 # The integration test starts real registries (tests/fixtures/registry) once per suite and builds
