@@ -186,7 +186,27 @@ struct LayerScanner::Pipe {
   // Throws what stopped the read callback, else libarchive's own message.
   [[noreturn]] void throwArchiveError(struct archive* a, const std::string& context);
 
+  /// One tar member as the index records it.
+  struct TarMember {
+    std::string path;    ///< Normalized: relative to the root, no "." or "..".
+    std::string target;  ///< Symlink or hardlink target (hardlinks normalized).
+    image::EntryType type = image::EntryType::kRegular;
+    std::uint32_t mode = 0;
+    std::uint32_t uid = 0;
+    std::uint32_t gid = 0;
+    std::uint64_t size = 0;
+  };
+
   void scanTar();
+  /// The next member's header, or null at the end; counts members against the limit.
+  struct archive_entry* nextHeader(struct archive* a, std::uint64_t& members);
+  /// The member's path, type, link target and attributes, within the limits; nullopt for a
+  /// member nothing judges (sockets, unknown types).
+  std::optional<TarMember> readMember(struct archive_entry* entry, std::uint64_t members);
+  /// Records a whiteout or opaque marker; false when the member is an ordinary one.
+  bool recordWhiteout(const TarMember& member);
+  /// Records a file, reading the content of the small ones secrets and users are judged by.
+  void recordFile(struct archive* a, const TarMember& member);
 };
 
 namespace {
@@ -226,7 +246,6 @@ void LayerScanner::Pipe::throwArchiveError(struct archive* a, const std::string&
 }
 
 void LayerScanner::Pipe::scanTar() {
-  using image::EntryType;
   std::unique_ptr<struct archive, ArchiveCloser> owner(archive_read_new());
   struct archive* a = owner.get();
   if (a == nullptr) throw Error("cannot allocate a tar reader (out of memory)");
@@ -240,7 +259,127 @@ void LayerScanner::Pipe::scanTar() {
     throwArchiveError(a, "layer is not a tar archive");
   }
   std::uint64_t members = 0;
-  auto read = [&](std::size_t n) {
+  while (struct archive_entry* entry = nextHeader(a, members)) {
+    std::optional<TarMember> member = readMember(entry, members);
+    if (!member || recordWhiteout(*member) || member->path.empty()) continue;
+    recordFile(a, *member);
+  }
+}
+
+struct archive_entry* LayerScanner::Pipe::nextHeader(struct archive* a, std::uint64_t& members) {
+  struct archive_entry* entry = nullptr;
+  const int rc = archive_read_next_header(a, &entry);
+  if (rc == ARCHIVE_EOF) return nullptr;
+  // ARCHIVE_RETRY is a damaged header libarchive would skip past; a listing with holes could
+  // hide exactly the file a rule looks for, so it is an error like the fatal ones.
+  if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) {
+    // Decompression errors and limits come from the read callback; the rest are libarchive's
+    // ("Damaged tar archive", "Truncated tar archive", "Special header too large").
+    throwArchiveError(a, "layer tar is corrupt at member " + std::to_string(members + 1));
+  }
+  if (++members > limits.maxEntries) {
+    throw Error("layer has more than " + std::to_string(limits.maxEntries) +
+                " tar members (ScanLimits::maxEntries)");
+  }
+  return entry;
+}
+
+namespace {
+
+/// The entry type of a tar member that is not a hardlink; nullopt for sockets and unknown types,
+/// which no rule judges and no runtime extracts.
+std::optional<image::EntryType> entryTypeOf(struct archive_entry* entry) {
+  using image::EntryType;
+  switch (archive_entry_filetype(entry)) {
+    case AE_IFREG:
+      return EntryType::kRegular;
+    case AE_IFDIR:
+      return EntryType::kDirectory;
+    case AE_IFLNK:
+      return EntryType::kSymlink;
+    case AE_IFCHR:
+      return EntryType::kCharDevice;
+    case AE_IFBLK:
+      return EntryType::kBlockDevice;
+    case AE_IFIFO:
+      return EntryType::kFifo;
+    default:
+      return std::nullopt;
+  }
+}
+
+}  // namespace
+
+std::optional<LayerScanner::Pipe::TarMember> LayerScanner::Pipe::readMember(
+    struct archive_entry* entry, std::uint64_t members) {
+  const char* rawName = archive_entry_pathname(entry);
+  if (rawName == nullptr) {
+    throw Error("layer tar is corrupt: member " + std::to_string(members) + " has no name");
+  }
+  const std::string_view name(rawName);
+  if (name.size() > limits.maxPathLength) {
+    throw Error("layer tar member " + std::to_string(members) + " has a " +
+                std::to_string(name.size()) + "-byte path, longer than " +
+                std::to_string(limits.maxPathLength) + " (ScanLimits::maxPathLength)");
+  }
+  TarMember member;
+  // Absolute and `..` paths are normalized, not rejected: the runtime puts them under the root
+  // (containerd resolves `..` lexically within it), so the index shows where they land.
+  member.path = image::normalizeLayerPath(name);
+  if (const char* hardlink = archive_entry_hardlink(entry)) {
+    member.type = image::EntryType::kHardlink;
+    member.target = image::normalizeLayerPath(hardlink);
+  } else {
+    const auto type = entryTypeOf(entry);
+    if (!type) return std::nullopt;
+    member.type = *type;
+    const char* symlink = archive_entry_symlink(entry);
+    if (member.type == image::EntryType::kSymlink && symlink != nullptr) member.target = symlink;
+  }
+  if (member.target.size() > limits.maxPathLength) {
+    throw Error("layer tar member /" + member.path + " has a " +
+                std::to_string(member.target.size()) + "-byte link target, longer than " +
+                std::to_string(limits.maxPathLength) + " (ScanLimits::maxPathLength)");
+  }
+  if (builder.stringBytes() + member.path.size() + member.target.size() > limits.maxIndexBytes) {
+    throw Error("layer's paths exceed " + mib(limits.maxIndexBytes) +
+                " of index (ScanLimits::maxIndexBytes)");
+  }
+  member.mode = static_cast<std::uint32_t>(archive_entry_mode(entry));
+  member.uid = clampId(archive_entry_uid(entry));
+  member.gid = clampId(archive_entry_gid(entry));
+  const la_int64_t rawSize = archive_entry_size(entry);
+  member.size = rawSize > 0 ? static_cast<std::uint64_t>(rawSize) : 0;
+  return member;
+}
+
+bool LayerScanner::Pipe::recordWhiteout(const TarMember& member) {
+  // Whiteouts are markers for the layers underneath, recorded as such and never as files.
+  const auto slash = member.path.rfind('/');
+  const std::string_view path(member.path);
+  const std::string_view base = slash == std::string::npos ? path : path.substr(slash + 1);
+  const std::string parent =
+      slash == std::string::npos ? std::string() : member.path.substr(0, slash);
+  if (base == ".wh..wh..opq") {
+    builder.add(parent, image::EntryType::kOpaque, 0, 0, 0, 0);
+    return true;
+  }
+  if (base.substr(0, 8) == ".wh..wh.") return true;  // aufs bookkeeping (.wh..wh.plnk etc.)
+  if (base.substr(0, 4) != ".wh.") return false;
+  if (base.size() > 4) {
+    builder.add(
+        parent.empty() ? std::string(base.substr(4)) : parent + "/" + std::string(base.substr(4)),
+        image::EntryType::kWhiteout, 0, 0, 0, 0);
+  }
+  return true;
+}
+
+void LayerScanner::Pipe::recordFile(struct archive* a, const TarMember& member) {
+  using image::EntryType;
+  image::SecretKind secret = image::secretKindFromName(member.path, member.type);
+  const bool isPasswd = member.path == "etc/passwd";
+  const bool isGroup = member.path == "etc/group";
+  const auto read = [&](std::size_t n) {
     try {
       return readData(a, n);
     } catch (const Error&) {
@@ -248,130 +387,28 @@ void LayerScanner::Pipe::scanTar() {
       throw;
     }
   };
-  while (true) {
-    struct archive_entry* entry = nullptr;
-    const int rc = archive_read_next_header(a, &entry);
-    if (rc == ARCHIVE_EOF) break;
-    // ARCHIVE_RETRY is a damaged header libarchive would skip past; a listing with holes could
-    // hide exactly the file a rule looks for, so it is an error like the fatal ones.
-    if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) {
-      // Decompression errors and limits come from the read callback; the rest are libarchive's
-      // ("Damaged tar archive", "Truncated tar archive", "Special header too large").
-      throwArchiveError(a, "layer tar is corrupt at member " + std::to_string(members + 1));
-    }
-    if (++members > limits.maxEntries) {
-      throw Error("layer has more than " + std::to_string(limits.maxEntries) +
-                  " tar members (ScanLimits::maxEntries)");
-    }
-    const char* rawName = archive_entry_pathname(entry);
-    if (rawName == nullptr) {
-      throw Error("layer tar is corrupt: member " + std::to_string(members) + " has no name");
-    }
-    const std::string_view name(rawName);
-    if (name.size() > limits.maxPathLength) {
-      throw Error("layer tar member " + std::to_string(members) + " has a " +
-                  std::to_string(name.size()) + "-byte path, longer than " +
-                  std::to_string(limits.maxPathLength) + " (ScanLimits::maxPathLength)");
-    }
-    // Absolute and `..` paths are normalized, not rejected: the runtime puts them under the root
-    // (containerd resolves `..` lexically within it), so the index shows where they land.
-    std::string path = image::normalizeLayerPath(name);
-    const auto slash = path.rfind('/');
-    const std::string_view base = slash == std::string::npos
-                                      ? std::string_view(path)
-                                      : std::string_view(path).substr(slash + 1);
-    const std::string parent = slash == std::string::npos ? std::string() : path.substr(0, slash);
-
-    std::string_view target;
-    std::string hardlinkTarget;
-    EntryType type;
-    const char* hardlink = archive_entry_hardlink(entry);
-    const char* symlink = archive_entry_symlink(entry);
-    if (hardlink != nullptr) {
-      type = EntryType::kHardlink;
-      hardlinkTarget = image::normalizeLayerPath(hardlink);
-      target = hardlinkTarget;
+  std::optional<std::string> content;
+  if (member.type == EntryType::kRegular && member.size > 0 && member.size <= kSmallFileBytes) {
+    if (isPasswd || isGroup || image::isSecretCandidateName(member.path)) {
+      content = read(member.size);
     } else {
-      switch (archive_entry_filetype(entry)) {
-        case AE_IFREG:
-          type = EntryType::kRegular;
-          break;
-        case AE_IFDIR:
-          type = EntryType::kDirectory;
-          break;
-        case AE_IFLNK:
-          type = EntryType::kSymlink;
-          target = symlink != nullptr ? std::string_view(symlink) : std::string_view();
-          break;
-        case AE_IFCHR:
-          type = EntryType::kCharDevice;
-          break;
-        case AE_IFBLK:
-          type = EntryType::kBlockDevice;
-          break;
-        case AE_IFIFO:
-          type = EntryType::kFifo;
-          break;
-        default:
-          continue;  // sockets and unknown types: nothing a rule judges, never extracted
-      }
+      // Any small file starting with a PEM private-key header counts: peek, read on only then.
+      std::string head = read(std::min<std::uint64_t>(member.size, 11));
+      if (head == "-----BEGIN ") content = head + read(member.size - head.size());
     }
-    if (target.size() > limits.maxPathLength) {
-      throw Error("layer tar member /" + path + " has a " + std::to_string(target.size()) +
-                  "-byte link target, longer than " + std::to_string(limits.maxPathLength) +
-                  " (ScanLimits::maxPathLength)");
-    }
-    if (builder.stringBytes() + path.size() + target.size() > limits.maxIndexBytes) {
-      throw Error("layer's paths exceed " + mib(limits.maxIndexBytes) +
-                  " of index (ScanLimits::maxIndexBytes)");
-    }
-    const auto mode = static_cast<std::uint32_t>(archive_entry_mode(entry));
-    const std::uint32_t uid = clampId(archive_entry_uid(entry));
-    const std::uint32_t gid = clampId(archive_entry_gid(entry));
-    const la_int64_t rawSize = archive_entry_size(entry);
-    const std::uint64_t size = rawSize > 0 ? static_cast<std::uint64_t>(rawSize) : 0;
-
-    // Whiteouts are markers for the layers underneath, recorded as such and never as files.
-    if (base == ".wh..wh..opq") {
-      builder.add(parent, EntryType::kOpaque, 0, 0, 0, 0);
-      continue;
-    }
-    if (base.substr(0, 8) == ".wh..wh.") continue;  // aufs bookkeeping (.wh..wh.plnk etc.)
-    if (base.substr(0, 4) == ".wh.") {
-      if (base.size() > 4) {
-        builder.add(parent.empty() ? std::string(base.substr(4))
-                                   : parent + "/" + std::string(base.substr(4)),
-                    EntryType::kWhiteout, 0, 0, 0, 0);
-      }
-      continue;
-    }
-    if (path.empty()) continue;  // the root directory itself
-
-    image::SecretKind secret = image::secretKindFromName(path, type);
-    const bool isPasswd = path == "etc/passwd";
-    const bool isGroup = path == "etc/group";
-    std::optional<std::string> content;
-    if (type == EntryType::kRegular && size > 0 && size <= kSmallFileBytes) {
-      if (isPasswd || isGroup || image::isSecretCandidateName(path)) {
-        content = read(size);
-      } else {
-        // Any small file starting with a PEM private-key header counts: peek, read on only then.
-        std::string head = read(std::min<std::uint64_t>(size, 11));
-        if (head == "-----BEGIN ") content = head + read(size - head.size());
-      }
-    }
-    if (content && secret == image::SecretKind::kNone) {
-      secret = image::secretKindFromContent(path, *content);
-    }
-    if (isPasswd) {
-      builder.setPasswd(type == EntryType::kRegular ? std::move(content) : std::nullopt);
-    } else if (isGroup) {
-      builder.setGroup(type == EntryType::kRegular ? std::move(content) : std::nullopt);
-    }
-    builder.add(path, type, mode, uid, gid, size, target, secret);
-    if (archive_read_data_skip(a) < ARCHIVE_WARN) {
-      throwArchiveError(a, "layer tar is corrupt in /" + path);
-    }
+  }
+  if (content && secret == image::SecretKind::kNone) {
+    secret = image::secretKindFromContent(member.path, *content);
+  }
+  if (isPasswd) {
+    builder.setPasswd(member.type == EntryType::kRegular ? std::move(content) : std::nullopt);
+  } else if (isGroup) {
+    builder.setGroup(member.type == EntryType::kRegular ? std::move(content) : std::nullopt);
+  }
+  builder.add(member.path, member.type, member.mode, member.uid, member.gid, member.size,
+              member.target, secret);
+  if (archive_read_data_skip(a) < ARCHIVE_WARN) {
+    throwArchiveError(a, "layer tar is corrupt in /" + member.path);
   }
 }
 
