@@ -51,10 +51,123 @@ std::string octal(std::uint32_t mode) {
   return out.str();
 }
 
+/// A scanned layer file and what the scan took.
+struct ScannedFile {
+  image::LayerIndex index;
+  layers::LayerMediaType mediaType;
+  std::uint64_t compressedBytes = 0;
+  std::string digest;
+  double seconds = 0;
+};
+
+/// Streams `path` through a LayerScanner as the registry client would, in kReadBytes chunks.
+/// An empty `mediaTypeFlag` means: from the file's magic bytes; an empty `digest`: computed.
+ScannedFile scanFile(const std::string& path, const std::string& mediaTypeFlag,
+                     const std::string& digest) {
+  std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
+  if (!file) throw Error("cannot open " + path);
+  std::vector<char> buffer(kReadBytes);
+  std::size_t got = std::fread(buffer.data(), 1, buffer.size(), file.get());
+  const layers::LayerMediaType mediaType =
+      !mediaTypeFlag.empty() ? layers::classifyLayerMediaType(mediaTypeFlag)
+                             : layers::ociLayerMediaType(
+                                   layers::sniffCompression(std::string_view(buffer.data(), got)));
+  const auto start = std::chrono::steady_clock::now();
+  layers::LayerScanner scanner(mediaType, digest, layers::LayerScanner::kUnknownSize);
+  while (got > 0) {
+    scanner.feed(std::string_view(buffer.data(), got));
+    got = std::fread(buffer.data(), 1, buffer.size(), file.get());
+  }
+  if (std::ferror(file.get())) throw Error("cannot read " + path);
+  image::LayerIndex index = scanner.finish();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return {std::move(index), mediaType, scanner.compressedBytes(), scanner.digest(), seconds};
+}
+
+void printEntry(const image::FileEntry& e) {
+  std::cout << std::left << std::setw(13) << image::entryTypeName(e.type) << " " << octal(e.mode)
+            << " " << e.uid << ":" << e.gid << " " << e.size << " /" << e.path;
+  if (!e.linkTarget.empty()) std::cout << " -> " << e.linkTarget;
+  std::cout << "\n";
+}
+
+void printSummary(const std::string& path, const ScannedFile& scanned, bool digestGiven,
+                  bool listEntries) {
+  using image::EntryType;
+  const image::LayerIndex& index = scanned.index;
+  std::size_t counts[9] = {};
+  std::vector<image::FileEntry> secrets;
+  std::vector<image::FileEntry> setid;
+  for (std::size_t i = 0; i < index.size(); ++i) {
+    const image::FileEntry e = index.entry(i);
+    ++counts[static_cast<int>(e.type)];
+    if (e.secret != image::SecretKind::kNone) secrets.push_back(e);
+    if (e.type == EntryType::kRegular && (e.isSetuid() || e.isSetgid())) setid.push_back(e);
+    if (listEntries) printEntry(e);
+  }
+  auto count = [&](EntryType t) { return counts[static_cast<int>(t)]; };
+  std::cout << "layer:        " << path << " ("
+            << layers::compressionName(scanned.mediaType.compression) << ", "
+            << megabytes(static_cast<double>(scanned.compressedBytes)) << " compressed)\n"
+            << "digest:       " << scanned.digest << (digestGiven ? " (verified)" : " (computed)")
+            << "\n"
+            << "entries:      " << index.size() << " (" << count(EntryType::kRegular) << " files, "
+            << count(EntryType::kDirectory) << " directories, " << count(EntryType::kSymlink)
+            << " symlinks, " << count(EntryType::kHardlink) << " hardlinks, "
+            << count(EntryType::kCharDevice) + count(EntryType::kBlockDevice) +
+                   count(EntryType::kFifo)
+            << " devices and fifos, " << count(EntryType::kWhiteout) + count(EntryType::kOpaque)
+            << " whiteouts)\n"
+            << "uncompressed: " << megabytes(static_cast<double>(index.uncompressedBytes())) << "\n"
+            << "secrets:      " << secrets.size() << "\n";
+  for (std::size_t i = 0; i < secrets.size() && i < kListedFindings; ++i) {
+    std::cout << "  /" << secrets[i].path << ": " << image::secretKindName(secrets[i].secret)
+              << "\n";
+  }
+  std::cout << "setuid/setgid files: " << setid.size() << "\n";
+  for (std::size_t i = 0; i < setid.size() && i < kListedFindings; ++i) {
+    std::cout << "  /" << setid[i].path << " (" << octal(setid[i].mode) << ")\n";
+  }
+  const double perEntry =
+      index.size() ? static_cast<double>(index.memoryBytes()) / static_cast<double>(index.size())
+                   : 0.0;
+  std::cout << "index:        " << index.memoryBytes() << " bytes, " << std::fixed
+            << std::setprecision(1) << perEntry << " bytes/entry, " << index.serialize().size()
+            << " bytes serialized\n"
+            << "time:         " << std::setprecision(3) << scanned.seconds << " s, "
+            << std::setprecision(1)
+            << static_cast<double>(index.uncompressedBytes()) / 1e6 / scanned.seconds
+            << " MB/s uncompressed\n";
+}
+
+double secondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+/// The files each pattern reaches through the merged view, with the time each lookup took.
+void printFinds(const image::LayerIndex& index, const std::vector<std::string>& patterns) {
+  const auto mergeStart = std::chrono::steady_clock::now();
+  const image::MergedFilesystem fs({std::make_shared<const image::LayerIndex>(index)});
+  std::cout << "merged view:  " << fs.memoryBytes() << " bytes, built in " << std::setprecision(3)
+            << secondsSince(mergeStart) << " s\n";
+  for (const auto& pattern : patterns) {
+    const auto findStart = std::chrono::steady_clock::now();
+    const auto matches = fs.findReachable(pattern);
+    std::cout << "find " << pattern << ": " << matches.size() << " in " << std::setprecision(3)
+              << secondsSince(findStart) << " s\n";
+    for (const auto& m : matches) {
+      std::cout << "  /" << m.name;
+      if (m.name != m.file.entry.path) std::cout << " -> /" << m.file.entry.path;
+      std::cout << "\n";
+    }
+  }
+}
+
 int scan(const std::vector<std::string>& args) {
   po::options_description options("options");
   options.add_options()("help,h", "show this help")("file", po::value<std::string>(), "layer blob")(
-      "media-type", po::value<std::string>(), "OCI/Docker layer media type")(
+      "media-type", po::value<std::string>()->default_value(""), "OCI/Docker layer media type")(
       "digest", po::value<std::string>()->default_value(""), "expected sha256:HEX")(
       "list", "print every entry")("find", po::value<std::vector<std::string>>(),
                                    "print files reached by names matching this glob");
@@ -77,103 +190,11 @@ int scan(const std::vector<std::string>& args) {
     return kExitUsage;
   }
   const std::string path = vm["file"].as<std::string>();
+  const std::string digest = vm["digest"].as<std::string>();
   try {
-    std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
-    if (!file) throw Error("cannot open " + path);
-    std::vector<char> buffer(kReadBytes);
-    std::size_t got = std::fread(buffer.data(), 1, buffer.size(), file.get());
-    const layers::LayerMediaType mediaType =
-        vm.count("media-type") ? layers::classifyLayerMediaType(vm["media-type"].as<std::string>())
-                               : layers::ociLayerMediaType(layers::sniffCompression(
-                                     std::string_view(buffer.data(), got)));
-
-    const auto start = std::chrono::steady_clock::now();
-    layers::LayerScanner scanner(mediaType, vm["digest"].as<std::string>(),
-                                 layers::LayerScanner::kUnknownSize);
-    while (got > 0) {
-      scanner.feed(std::string_view(buffer.data(), got));
-      got = std::fread(buffer.data(), 1, buffer.size(), file.get());
-    }
-    if (std::ferror(file.get())) throw Error("cannot read " + path);
-    const image::LayerIndex index = scanner.finish();
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-
-    std::size_t counts[9] = {};
-    std::vector<image::FileEntry> secrets;
-    std::vector<image::FileEntry> setid;
-    for (std::size_t i = 0; i < index.size(); ++i) {
-      const image::FileEntry e = index.entry(i);
-      ++counts[static_cast<int>(e.type)];
-      if (e.secret != image::SecretKind::kNone) secrets.push_back(e);
-      if (e.type == image::EntryType::kRegular && (e.isSetuid() || e.isSetgid())) {
-        setid.push_back(e);
-      }
-      if (vm.count("list")) {
-        std::cout << std::left << std::setw(13) << image::entryTypeName(e.type) << " "
-                  << octal(e.mode) << " " << e.uid << ":" << e.gid << " " << e.size << " /"
-                  << e.path;
-        if (!e.linkTarget.empty()) std::cout << " -> " << e.linkTarget;
-        std::cout << "\n";
-      }
-    }
-    using image::EntryType;
-    auto count = [&](EntryType t) { return counts[static_cast<int>(t)]; };
-    std::cout << "layer:        " << path << " (" << layers::compressionName(mediaType.compression)
-              << ", " << megabytes(static_cast<double>(scanner.compressedBytes()))
-              << " compressed)\n"
-              << "digest:       " << scanner.digest()
-              << (vm["digest"].as<std::string>().empty() ? " (computed)" : " (verified)") << "\n"
-              << "entries:      " << index.size() << " (" << count(EntryType::kRegular)
-              << " files, " << count(EntryType::kDirectory) << " directories, "
-              << count(EntryType::kSymlink) << " symlinks, " << count(EntryType::kHardlink)
-              << " hardlinks, "
-              << count(EntryType::kCharDevice) + count(EntryType::kBlockDevice) +
-                     count(EntryType::kFifo)
-              << " devices and fifos, " << count(EntryType::kWhiteout) + count(EntryType::kOpaque)
-              << " whiteouts)\n"
-              << "uncompressed: " << megabytes(static_cast<double>(index.uncompressedBytes()))
-              << "\n"
-              << "secrets:      " << secrets.size() << "\n";
-    for (std::size_t i = 0; i < secrets.size() && i < kListedFindings; ++i) {
-      std::cout << "  /" << secrets[i].path << ": " << image::secretKindName(secrets[i].secret)
-                << "\n";
-    }
-    std::cout << "setuid/setgid files: " << setid.size() << "\n";
-    for (std::size_t i = 0; i < setid.size() && i < kListedFindings; ++i) {
-      std::cout << "  /" << setid[i].path << " (" << octal(setid[i].mode) << ")\n";
-    }
-    const double perEntry =
-        index.size() ? static_cast<double>(index.memoryBytes()) / static_cast<double>(index.size())
-                     : 0.0;
-    std::cout << "index:        " << index.memoryBytes() << " bytes, " << std::fixed
-              << std::setprecision(1) << perEntry << " bytes/entry, " << index.serialize().size()
-              << " bytes serialized\n"
-              << "time:         " << std::setprecision(3) << seconds << " s, "
-              << std::setprecision(1)
-              << static_cast<double>(index.uncompressedBytes()) / 1e6 / seconds
-              << " MB/s uncompressed\n";
-    if (vm.count("find")) {
-      const auto mergeStart = std::chrono::steady_clock::now();
-      const image::MergedFilesystem fs({std::make_shared<const image::LayerIndex>(index)});
-      std::cout
-          << "merged view:  " << fs.memoryBytes() << " bytes, built in " << std::setprecision(3)
-          << std::chrono::duration<double>(std::chrono::steady_clock::now() - mergeStart).count()
-          << " s\n";
-      for (const auto& pattern : vm["find"].as<std::vector<std::string>>()) {
-        const auto findStart = std::chrono::steady_clock::now();
-        const auto matches = fs.findReachable(pattern);
-        std::cout
-            << "find " << pattern << ": " << matches.size() << " in " << std::setprecision(3)
-            << std::chrono::duration<double>(std::chrono::steady_clock::now() - findStart).count()
-            << " s\n";
-        for (const auto& m : matches) {
-          std::cout << "  /" << m.name;
-          if (m.name != m.file.entry.path) std::cout << " -> /" << m.file.entry.path;
-          std::cout << "\n";
-        }
-      }
-    }
+    const ScannedFile scanned = scanFile(path, vm["media-type"].as<std::string>(), digest);
+    printSummary(path, scanned, !digest.empty(), vm.count("list") > 0);
+    if (vm.count("find")) printFinds(scanned.index, vm["find"].as<std::vector<std::string>>());
     return kExitOk;
   } catch (const std::exception& e) {
     std::cerr << "imagegate layer scan: " << path << ": " << e.what() << "\n";
