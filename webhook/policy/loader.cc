@@ -4,16 +4,13 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <iterator>
 #include <map>
 #include <optional>
-#include <sstream>
 #include <system_error>
 #include <utility>
 
+#include "common/bounded_file.h"
 #include "common/text.h"
 #include "policy/fields.h"
 #include "policy/label_selector.h"
@@ -29,6 +26,8 @@ constexpr std::string_view kKind = "ImagePolicy";
 // Policy names become audit-annotation keys, whose name part is limited to 63 characters.
 constexpr std::size_t kMaxPolicyNameLength = 63;
 constexpr std::size_t kMaxRuleNameLength = 63;
+// A ConfigMap holds at most 1 MiB, and a policy file is mounted from one.
+constexpr std::size_t kMaxPolicyFileBytes = 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
 // Value checks
@@ -347,14 +346,14 @@ class Loader {
   }
 
   void loadFile(const fs::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) {
-      problem(file, std::string("cannot be opened: ") + std::strerror(errno));
+    std::string text;
+    try {
+      text = readBoundedFile(file.string(), kMaxPolicyFileBytes, "policy file");
+    } catch (const Error& e) {
+      problem(file, e.what());
       return;
     }
-    std::ostringstream text;
-    text << in.rdbuf();
-    loadText(text.str(), file.string());
+    loadText(text, file.string());
   }
 
   void loadDirectory(const fs::path& directory) {

@@ -630,6 +630,20 @@ TEST(PolicyLoaderFiles, MissingPathIsAProblem) {
   }
 }
 
+// A policy path pointing at a huge file (or /dev/zero) must fail with a message, not exhaust
+// memory.
+TEST(PolicyLoaderFiles, FilesAreBoundedLikeAConfigMap) {
+  const TempDir dir;
+  dir.write("huge.yaml", "# " + std::string(1024 * 1024, 'x') + "\n");
+  try {
+    loadPolicies(dir.path() / "huge.yaml");
+    FAIL() << "expected PolicyLoadError";
+  } catch (const PolicyLoadError& e) {
+    ASSERT_EQ(e.problems().size(), 1u);
+    EXPECT_THAT(e.problems()[0].message, HasSubstr("larger than"));
+  }
+}
+
 TEST(PolicyLoaderFiles, LoadsASingleFileWithItsPathAsSource) {
   const TempDir dir;
   dir.write("one.yaml", policyWith("  rules: [{name: r, runAsNonRoot: {}}]\n"));
