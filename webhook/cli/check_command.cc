@@ -119,7 +119,7 @@ policy::ImageFactsMap fetchAll(const std::vector<ImageReport>& reports,
   }
   policy::ImageFactsMap facts;
   const std::vector<image::ImageRef> toFetch = fetcher.lookUpKnown(wanted, facts);
-  fetcher.fetch(toFetch, Deadline::after(kCheckBudget), facts);
+  fetcher.fetch(wanted, toFetch, Deadline::after(kCheckBudget), facts);
   return facts;
 }
 

@@ -1,11 +1,13 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "admission/review.h"
+#include "image/file_index.h"
 #include "image/image_facts.h"
 #include "policy/model.h"
 #include "policy/plan.h"
@@ -24,6 +26,14 @@ enum class RuleStatus {
 struct ImageLookup {
   std::optional<image::ImageFacts> facts;
   std::string error;  ///< Set when facts is empty; names the image and the registry.
+  /// The merged root filesystem, when a rule needed files and every layer could be read. Shared:
+  /// the fetcher caches it by manifest digest.
+  std::shared_ptr<const image::MergedFilesystem> files;
+  /// Why `files` is empty although facts are there (a layer that failed, the deadline), naming
+  /// the image and the layer.
+  std::string filesError;
+  /// Layers whose files were not judged (foreign layers are never fetched), for messages.
+  std::string filesNote;
 };
 
 /// Image facts keyed by the image to pull.
