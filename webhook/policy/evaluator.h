@@ -39,6 +39,15 @@ struct ImageLookup {
 /// Image facts keyed by the image to pull.
 using ImageFactsMap = std::map<image::ImageRef, ImageLookup>;
 
+/// A file a rule on image content points at, for reports (`imagegate check --output json`).
+struct FileFinding {
+  std::string path;       ///< As the container sees it, e.g. "/bin/sh".
+  std::size_t layer = 0;  ///< Index in the manifest's layers, 0 first.
+  std::string layerDigest;
+  std::string history;  ///< The layer's created_by line, "" when the history has none.
+  std::string detail;   ///< What is wrong with it when the path does not say: "setuid", ...
+};
+
 struct RuleResult {
   std::string policy;
   std::string rule;
@@ -50,6 +59,8 @@ struct RuleResult {
   std::string message;  ///< What is wrong, e.g. "runs as root: securityContext.runAsUser is 0".
   /// What to change, e.g. "set securityContext.runAsUser to a non-zero UID".
   std::string remediation;
+  /// The files concerned, for rules on image content (the first hundred).
+  std::vector<FileFinding> files;
 };
 
 /// Runs every rule of the plan's policies: pod-level rules once, the others on each container
