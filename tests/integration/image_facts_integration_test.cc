@@ -212,6 +212,18 @@ spec:
       maxImageSize: {compressed: 5Mi}
 )";
 
+/// Rules on the files inside the images: their layers are fetched and scanned.
+constexpr const char* kFilesPolicy = R"(apiVersion: imagegate.dev/v1alpha1
+kind: ImagePolicy
+metadata:
+  name: image-files
+spec:
+  action: Enforce
+  rules:
+    - name: no-shells
+      forbiddenFiles: {presets: [shells]}
+)";
+
 /// Two policies for the server, split by image glob: every image is judged with onFetchError
 /// Deny except those under STOPPED/allow/, which get onFetchError Allow.
 std::string servePolicies(const std::string& stoppedHost) {
@@ -352,6 +364,7 @@ class FactsFixtures : public ::testing::Environment {
                   "', caFile: " + t.ca() + "}\n  - {host: '" + stopped_->host() +
                   "', insecure: true}\n  - {host: '" + blackhole_->host() + "', insecure: true}\n");
     writeFile(file("check-policy.yaml"), kCheckPolicy);
+    writeFile(file("files-policy.yaml"), kFilesPolicy);
     writeFile(file("serve-policy.yaml"), servePolicies(stopped_->host()));
   }
 
@@ -554,6 +567,30 @@ TEST_F(CheckCommand, ZstdAndDockerSchema2Images) {
     EXPECT_EQ(report[i]["user"], "65532:65532") << keys[i];
     EXPECT_EQ(statusOf(report[i], "non-root"), "pass") << describeResults(report[i]);
   }
+}
+
+TEST_F(CheckCommand, ShellPresetDeniesBusyboxAndPassesTheStaticImage) {
+  const ToolRun run =
+      imagegate({"check", "--policy", FactsFixtures::file("files-policy.yaml").string(),
+                 "--registry-config", FactsFixtures::file("check.yaml").string(), "--output",
+                 "json", tls().ref("BUSYBOX_1"), tls().ref("STATIC_1")});
+  EXPECT_EQ(run.exitCode, 1) << run.all();
+  const json report = run.outJson();
+  ASSERT_TRUE(report.is_array() && report.size() == 2u) << run.all();
+  EXPECT_EQ(statusOf(report[0], "no-shells"), "fail") << describeResults(report[0]);
+  EXPECT_EQ(statusOf(report[1], "no-shells"), "pass") << describeResults(report[1]);
+  const json& result = report[0]["results"][0];
+  EXPECT_THAT(result.value("message", ""),
+              HasSubstr("/bin/sh (layer 1/1, imagegate fixture: COPY busybox"));
+  bool foundShell = false;
+  for (const json& file : result.value("files", json::array())) {
+    if (file.value("path", "") != "/bin/sh") continue;
+    foundShell = true;
+    EXPECT_EQ(file.value("layerIndex", -1), 0);
+    EXPECT_THAT(file.value("layerDigest", ""), HasSubstr("sha256:"));
+    EXPECT_THAT(file.value("history", ""), HasSubstr("COPY busybox /bin/busybox"));
+  }
+  EXPECT_TRUE(foundShell) << result.dump();
 }
 
 TEST_F(CheckCommand, TokenRegistryAnonymousPull) {

@@ -25,6 +25,12 @@ class FakeRegistry : public registry::Registry {
     images_[facts.ref.str()] = facts;
   }
 
+  /// An image with these facts (their layers served by addBlob), e.g. for layer scans.
+  void addFacts(const std::string& image, image::ImageFacts facts) {
+    facts.ref = image::parseImageRef(image);
+    images_[facts.ref.str()] = std::move(facts);
+  }
+
   /// Images not added one by one get these facts (as when a test mocks every image alike).
   void answerEveryImage(const std::string& user, std::uint64_t size) {
     everyImage_ = makeFacts(user, size);

@@ -23,8 +23,9 @@ std::string usage() {
       "usage: imagegate check [--policy PATH] [--platform OS/ARCH[/VARIANT]]\n"
       "                       [--registry-config FILE] [--output table|json] IMAGE...\n"
       "\n"
-      "Fetches each image's manifest and config from its registry and evaluates the image-level\n"
-      "rules of every policy whose images select it:\n";
+      "Fetches each image's manifest and config from its registry (and its layers, when a rule\n"
+      "judges the files inside) and evaluates the image-level rules of every policy whose images\n"
+      "select it:\n";
   for (const policy::RuleType& type : policy::ruleTypes()) {
     if (type.level != policy::RuleLevel::kImage) continue;
     std::string key(type.key);
@@ -69,6 +70,10 @@ void printTable(const std::vector<ImageReport>& reports) {
     } else {
       std::cout << "  fetch failed: " << report.lookup.error << "\n";
     }
+    if (!report.lookup.filesError.empty()) {
+      std::cout << "  files not read: " << report.lookup.filesError << "\n";
+    }
+    if (!report.lookup.filesNote.empty()) std::cout << "  " << report.lookup.filesNote << "\n";
     if (report.results.empty()) std::cout << "  no policy selects this image\n";
     for (const RuleResult& r : report.results) {
       std::cout << "  " << std::left << std::setw(6) << statusWord(r) << r.policy << "/" << r.rule;
@@ -79,6 +84,20 @@ void printTable(const std::vector<ImageReport>& reports) {
       std::cout << "\n";
     }
   }
+}
+
+/// The files a rule on image content found, with the layer each came from.
+nlohmann::json filesJson(const std::vector<policy::FileFinding>& files) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const policy::FileFinding& file : files) {
+    nlohmann::json entry = {{"path", file.path},
+                            {"layerIndex", file.layer},
+                            {"layerDigest", file.layerDigest},
+                            {"history", file.history}};
+    if (!file.detail.empty()) entry["detail"] = file.detail;
+    out.push_back(std::move(entry));
+  }
+  return out;
 }
 
 void printJson(const std::vector<ImageReport>& reports) {
@@ -96,12 +115,16 @@ void printJson(const std::vector<ImageReport>& reports) {
     }
     image["results"] = nlohmann::json::array();
     for (const RuleResult& r : report.results) {
-      image["results"].push_back({{"policy", r.policy},
-                                  {"rule", r.rule},
-                                  {"status", statusWord(r)},
-                                  {"message", r.message},
-                                  {"remediation", r.remediation}});
+      nlohmann::json result = {{"policy", r.policy},
+                               {"rule", r.rule},
+                               {"status", statusWord(r)},
+                               {"message", r.message},
+                               {"remediation", r.remediation}};
+      if (!r.files.empty()) result["files"] = filesJson(r.files);
+      image["results"].push_back(std::move(result));
     }
+    if (!report.lookup.filesError.empty()) image["filesError"] = report.lookup.filesError;
+    if (!report.lookup.filesNote.empty()) image["filesNote"] = report.lookup.filesNote;
     out.push_back(std::move(image));
   }
   std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
@@ -119,7 +142,7 @@ policy::ImageFactsMap fetchAll(const std::vector<ImageReport>& reports,
   }
   policy::ImageFactsMap facts;
   const std::vector<image::ImageRef> toFetch = fetcher.lookUpKnown(wanted, facts);
-  fetcher.fetch(toFetch, Deadline::after(kCheckBudget), facts);
+  fetcher.fetch(wanted, toFetch, Deadline::after(kCheckBudget), facts);
   return facts;
 }
 

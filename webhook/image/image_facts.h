@@ -39,6 +39,10 @@ struct ImageConfig {
   std::map<std::string, std::string> labels;
   std::vector<std::string> diffIds;  ///< rootfs.diff_ids
   std::size_t historyEntries = 0;
+  /// created_by of each history entry that made a layer (empty_layer entries skipped), in layer
+  /// order: what messages quote for "layer 4/5, RUN apk add bash". Shorter than the layers when
+  /// the history is incomplete.
+  std::vector<std::string> layerHistory;
   std::string os;
   std::string architecture;
 };

@@ -32,6 +32,7 @@ RuleResult makeResult(const Policy& policy, const Rule& rule, const Subject* sub
   }
   result.message = std::move(finding.message);
   result.remediation = std::move(finding.remediation);
+  result.files = std::move(finding.files);
   return result;
 }
 

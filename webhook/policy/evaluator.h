@@ -1,11 +1,13 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "admission/review.h"
+#include "image/file_index.h"
 #include "image/image_facts.h"
 #include "policy/model.h"
 #include "policy/plan.h"
@@ -24,10 +26,27 @@ enum class RuleStatus {
 struct ImageLookup {
   std::optional<image::ImageFacts> facts;
   std::string error;  ///< Set when facts is empty; names the image and the registry.
+  /// The merged root filesystem, when a rule needed files and every layer could be read. Shared:
+  /// the fetcher caches it by manifest digest.
+  std::shared_ptr<const image::MergedFilesystem> files;
+  /// Why `files` is empty although facts are there (a layer that failed, the deadline), naming
+  /// the image and the layer.
+  std::string filesError;
+  /// Layers whose files were not judged (foreign layers are never fetched), for messages.
+  std::string filesNote;
 };
 
 /// Image facts keyed by the image to pull.
 using ImageFactsMap = std::map<image::ImageRef, ImageLookup>;
+
+/// A file a rule on image content points at, for reports (`imagegate check --output json`).
+struct FileFinding {
+  std::string path;       ///< As the container sees it, e.g. "/bin/sh".
+  std::size_t layer = 0;  ///< Index in the manifest's layers, 0 first.
+  std::string layerDigest;
+  std::string history;  ///< The layer's created_by line, "" when the history has none.
+  std::string detail;   ///< What is wrong with it when the path does not say: "setuid", ...
+};
 
 struct RuleResult {
   std::string policy;
@@ -40,6 +59,8 @@ struct RuleResult {
   std::string message;  ///< What is wrong, e.g. "runs as root: securityContext.runAsUser is 0".
   /// What to change, e.g. "set securityContext.runAsUser to a non-zero UID".
   std::string remediation;
+  /// The files concerned, for rules on image content (the first hundred).
+  std::vector<FileFinding> files;
 };
 
 /// Runs every rule of the plan's policies: pod-level rules once, the others on each container

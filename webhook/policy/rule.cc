@@ -9,7 +9,7 @@ const std::vector<RuleType>& ruleTypes() {
   static const std::vector<RuleType> types = [] {
     std::vector<RuleType> all;
     for (auto family : {containerSecurityRuleTypes, imageReferenceRuleTypes, podRuleTypes,
-                        imageFactsRuleTypes, podSecurityRuleTypes}) {
+                        imageFactsRuleTypes, imageFilesRuleTypes, podSecurityRuleTypes}) {
       const std::vector<RuleType> entries = family();
       all.insert(all.end(), entries.begin(), entries.end());
     }

@@ -27,11 +27,13 @@ enum class RuleLevel {
 struct FactNeeds {
   bool config = false;      ///< The image config (USER, ...).
   bool layerSizes = false;  ///< The manifest's layer descriptors.
+  bool files = false;       ///< The merged filesystem: every layer fetched and indexed.
 
-  bool any() const { return config || layerSizes; }
+  bool any() const { return config || layerSizes || files; }
   FactNeeds& operator|=(const FactNeeds& other) {
     config = config || other.config;
     layerSizes = layerSizes || other.layerSizes;
+    files = files || other.files;
     return *this;
   }
 };

@@ -392,6 +392,20 @@ image::ImageConfig parseImageConfig(std::string_view body) {
       invalid(std::string("image config history must be an array, not ") + history->type_name());
     }
     config.historyEntries = history->size();
+    // Lenient on purpose: history is documentation, and an odd entry must not make an image
+    // that runs fine unjudgeable; it only loses its line in messages.
+    for (const json& entry : *history) {
+      if (!entry.is_object()) {
+        config.layerHistory.emplace_back();
+        continue;
+      }
+      const json* empty = member(entry, "empty_layer");
+      if (empty != nullptr && empty->is_boolean() && empty->get<bool>()) continue;
+      const json* createdBy = member(entry, "created_by");
+      config.layerHistory.push_back(createdBy != nullptr && createdBy->is_string()
+                                        ? createdBy->get<std::string>()
+                                        : std::string());
+    }
   }
   return config;
 }

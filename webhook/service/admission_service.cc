@@ -211,7 +211,8 @@ ReviewOutcome AdmissionService::finish(const Pending& pending) const {
 
 void AdmissionService::fetchMissing(Pending& pending, Deadline deadline) const {
   if (pending.toFetch.empty()) return;
-  fetcher_->fetch(pending.toFetch, Deadline(deadline.at() - options_.answerMargin), pending.facts);
+  fetcher_->fetch(pending.plan, pending.toFetch, Deadline(deadline.at() - options_.answerMargin),
+                  pending.facts);
   pending.toFetch.clear();
 }
 

@@ -7,6 +7,9 @@
 #include "service/fetch_scheduler.h"
 
 namespace imagegate::service {
+
+using policy::ImageLookup;
+
 namespace {
 
 /// The facts of `image` once `future` has them, or why not, waiting no longer than `deadline`.
@@ -34,9 +37,15 @@ FetchLimits limitsOf(const FetcherOptions& options) {
 FactsFetcher::FactsFetcher(FetcherOptions options)
     : options_(std::move(options)),
       scheduler_(std::make_unique<FetchScheduler>(options_.registry, options_.platform,
-                                                  limitsOf(options_))) {}
+                                                  limitsOf(options_))),
+      files_(std::make_unique<LayerFiles>(options_.registry, options_.files)) {}
 
-FactsFetcher::~FactsFetcher() = default;
+FactsFetcher::~FactsFetcher() {
+  // Scans use the registry the scheduler's fetches use: both are stopped before either goes.
+  files_->stop();
+  scheduler_->stop();
+  files_.reset();
+}
 
 std::vector<image::ImageRef> FactsFetcher::lookUpKnown(const policy::ReviewPlan& plan,
                                                        policy::ImageFactsMap& facts) const {
@@ -46,7 +55,12 @@ std::vector<image::ImageRef> FactsFetcher::lookUpKnown(const policy::ReviewPlan&
     // Asked here, on the caller's thread, so that a cached image never waits behind fetches.
     if (options_.cache) {
       if (auto known = options_.cache->cached(image, options_.platform)) {
-        facts[image].facts = std::move(known);
+        ImageLookup& lookup = facts[image];
+        lookup.facts = std::move(known);
+        if (!needs.files) continue;
+        lookup.files = files_->cached(lookup.facts->manifestDigest);
+        if (lookup.files) continue;
+        toFetch.push_back(image);  // facts known, files still to read
         continue;
       }
     }
@@ -55,22 +69,41 @@ std::vector<image::ImageRef> FactsFetcher::lookUpKnown(const policy::ReviewPlan&
   return toFetch;
 }
 
-void FactsFetcher::fetch(const std::vector<image::ImageRef>& images, Deadline deadline,
-                         policy::ImageFactsMap& facts) const {
-  std::vector<std::future<image::ImageFacts>> fetching;
-  fetching.reserve(images.size());
-  for (const image::ImageRef& image : images) {
-    fetching.push_back(scheduler_->submit(image, deadline));
+void FactsFetcher::fetch(const policy::ReviewPlan& plan, const std::vector<image::ImageRef>& images,
+                         Deadline deadline, policy::ImageFactsMap& facts) const {
+  std::vector<std::optional<std::future<image::ImageFacts>>> fetching(images.size());
+  for (std::size_t i = 0; i < images.size(); ++i) {
+    const auto known = facts.find(images[i]);
+    if (known != facts.end() && known->second.facts) continue;
+    fetching[i] = scheduler_->submit(images[i], deadline);
   }
   for (std::size_t i = 0; i < images.size(); ++i) {
-    facts[images[i]] = awaitLookup(images[i], fetching[i], deadline);
+    if (fetching[i]) facts[images[i]] = awaitLookup(images[i], *fetching[i], deadline);
   }
+  // Every image's scans are queued before any is waited for, so the images of one review are
+  // read side by side.
+  std::vector<std::pair<ImageLookup*, LayerFiles::Pending>> reading;
+  for (const image::ImageRef& image : images) {
+    const auto needs = plan.images.find(image);
+    if (needs == plan.images.end() || !needs->second.files) continue;
+    ImageLookup& lookup = facts[image];
+    if (!lookup.facts || lookup.files) continue;
+    if (auto merged = files_->cached(lookup.facts->manifestDigest)) {
+      lookup.files = std::move(merged);
+      continue;
+    }
+    reading.emplace_back(&lookup, files_->start(*lookup.facts, deadline));
+  }
+  for (auto& [lookup, pending] : reading) files_->finish(pending, deadline, *lookup);
 }
 
-void FactsFetcher::stop() { scheduler_->stop(); }
+void FactsFetcher::stop() {
+  scheduler_->stop();
+  files_->stop();
+}
 
 bool FactsFetcher::waitIdle(std::optional<SteadyClock::time_point> until) {
-  return scheduler_->waitIdle(until);
+  return scheduler_->waitIdle(until) && files_->waitIdle(until);
 }
 
 std::vector<std::string> FactsFetcher::describeRunning() const {

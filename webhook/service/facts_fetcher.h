@@ -12,6 +12,7 @@
 #include "policy/evaluator.h"
 #include "policy/plan.h"
 #include "registry/registry.h"
+#include "service/layer_files.h"
 
 // Gets the image facts a review plan asks for: from the cache on the caller's thread, then from
 // the registries on a bounded, per-host-fair pool. The webhook and `imagegate check` share it,
@@ -35,6 +36,8 @@ struct FetcherOptions {
   /// After a registry host times out, refuses or answers 5xx, its fetches fail at once, saying
   /// so, for this long (0: every fetch asks the registry).
   std::chrono::milliseconds failureMemory{10'000};
+  /// Layer scanning and its caches, for rules on the files of images.
+  LayerFilesOptions files;
 };
 
 class FactsFetcher {
@@ -52,10 +55,12 @@ class FactsFetcher {
                                            policy::ImageFactsMap& facts) const;
 
   /// Fetches `images` in parallel and puts each one's facts, or why there are none, into `facts`,
-  /// returning by `deadline`. A fetch still running then finishes in the background (bounded by
-  /// the same deadline) and fills the cache.
-  void fetch(const std::vector<image::ImageRef>& images, Deadline deadline,
-             policy::ImageFactsMap& facts) const;
+  /// returning by `deadline`; and, for the images whose `plan` needs files, their merged
+  /// filesystem or filesError. A fetch still running then finishes in the background (bounded by
+  /// the same deadline) and fills the cache. Images lookUpKnown() already gave facts are not
+  /// fetched again.
+  void fetch(const policy::ReviewPlan& plan, const std::vector<image::ImageRef>& images,
+             Deadline deadline, policy::ImageFactsMap& facts) const;
 
   /// Refuses further fetches and fails the queued ones; fetches running go on.
   void stop();
@@ -67,6 +72,7 @@ class FactsFetcher {
  private:
   FetcherOptions options_;
   std::unique_ptr<FetchScheduler> scheduler_;
+  std::unique_ptr<LayerFiles> files_;
 };
 
 }  // namespace imagegate::service

@@ -349,6 +349,29 @@ TEST(PolicyLoaderErrors, InvalidRuleName) {
               ElementsAre(problemAt(7, 7, "spec.rules[0].name is required")));
 }
 
+TEST(PolicyLoaderErrors, FileRulesNameTheAllowedPresetsAndScopes) {
+  const auto problems = problemsOf(policyWith(R"(  rules:
+    - name: a
+      forbiddenFiles: {presets: [shells, editors], scope: layer}
+    - name: b
+      forbiddenFiles: {}
+    - name: c
+      requiredFiles: {}
+)"));
+  const auto message = [](const std::string& text) {
+    return Field(&LoadProblem::message, HasSubstr(text));
+  };
+  EXPECT_THAT(problems,
+              UnorderedElementsAre(
+                  message("spec.rules[0].forbiddenFiles.presets: unknown preset \"editors\"; the "
+                          "presets are shells, compilers, packageManagers, networkTools"),
+                  message("spec.rules[0].forbiddenFiles.scope must be image or finalLayer, got "
+                          "\"layer\""),
+                  message("spec.rules[1].forbiddenFiles.presets or "
+                          "spec.rules[1].forbiddenFiles.paths is required"),
+                  message("spec.rules[2].requiredFiles.paths is required")));
+}
+
 TEST(PolicyLoaderErrors, BadGlobs) {
   const auto problems = problemsOf(policyWith(R"(  match:
     namespaces: ["team-[ab", ""]

@@ -4,7 +4,9 @@
 // in a manifest, with the Pod's `metadata` (annotations) optionally beside it; `container`,
 // shorthand for a pod with that one container; or `image`, a
 // reference checked as `imagegate check` does), optionally the registry's answer for every image
-// (`facts: {user, layers: [compressed sizes]}` or `fetchError`), the policy's `onFetchError`,
+// (`facts: {user, layers: [compressed sizes], history: [created_by per layer], files: [[entry,
+// ...] per layer]}` or `fetchError`; an entry is {path, type, mode, target, secret}, type file by
+// default; `filesError` when the layers could not be read), the policy's `onFetchError`,
 // and a `message` the decisive result must contain. The verdict (pass, fail, error, warn) is the
 // status of the first result that is not a pass, or pass when all pass.
 
@@ -13,7 +15,10 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <set>
@@ -21,6 +26,7 @@
 #include <vector>
 
 #include "admission/review.h"
+#include "image/file_index.h"
 #include "policy/evaluator.h"
 #include "policy/loader.h"
 #include "policy/rule.h"
@@ -133,6 +139,48 @@ admission::AdmissionRequest requestFor(const YAML::Node& doc) {
   return std::get<admission::AdmissionRequest>(std::move(decoded.request));
 }
 
+image::EntryType entryTypeOf(const std::string& name) {
+  static const std::map<std::string, image::EntryType> types = {
+      {"file", image::EntryType::kRegular},    {"dir", image::EntryType::kDirectory},
+      {"symlink", image::EntryType::kSymlink}, {"hardlink", image::EntryType::kHardlink},
+      {"char", image::EntryType::kCharDevice}, {"block", image::EntryType::kBlockDevice},
+      {"fifo", image::EntryType::kFifo},       {"whiteout", image::EntryType::kWhiteout},
+      {"opaque", image::EntryType::kOpaque},
+  };
+  return types.at(name);
+}
+
+image::SecretKind secretKindOf(const std::string& name) {
+  static const std::map<std::string, image::SecretKind> kinds = {
+      {"privateKey", image::SecretKind::kPrivateKey},
+      {"dotEnv", image::SecretKind::kDotEnv},
+      {"gitDirectory", image::SecretKind::kGitDirectory},
+      {"npmCredentials", image::SecretKind::kNpmCredentials},
+      {"pypiCredentials", image::SecretKind::kPypiCredentials},
+      {"netrcCredentials", image::SecretKind::kNetrcCredentials},
+      {"dockerCredentials", image::SecretKind::kDockerCredentials},
+      {"awsCredentials", image::SecretKind::kAwsCredentials},
+      {"gcpServiceAccount", image::SecretKind::kGcpServiceAccount},
+  };
+  return kinds.at(name);
+}
+
+/// One layer of a fixture's `files`: entries as a layer scan would have indexed them.
+std::shared_ptr<const image::LayerIndex> layerIndexOf(const YAML::Node& layer) {
+  image::LayerIndexBuilder builder;
+  for (const auto& entry : layer) {
+    const auto type = entryTypeOf(entry["type"].as<std::string>("file"));
+    const std::string mode =
+        entry["mode"].as<std::string>(type == image::EntryType::kDirectory ? "0755" : "0644");
+    builder.add(image::normalizeLayerPath(entry["path"].as<std::string>()), type,
+                static_cast<std::uint32_t>(std::stoul(mode, nullptr, 8)), 0, 0,
+                entry["size"].as<std::uint64_t>(0), entry["target"].as<std::string>(""),
+                entry["secret"] ? secretKindOf(entry["secret"].as<std::string>())
+                                : image::SecretKind::kNone);
+  }
+  return std::make_shared<const image::LayerIndex>(std::move(builder).build());
+}
+
 /// What the registry answers for `image`: `facts`, `fetchError`, or nothing was fetched.
 std::optional<ImageLookup> lookupFor(const YAML::Node& doc, const image::ImageRef& image) {
   ImageLookup lookup;
@@ -147,6 +195,20 @@ std::optional<ImageLookup> lookupFor(const YAML::Node& doc, const image::ImageRe
   for (const auto& size : doc["facts"]["layers"]) {
     facts.layers.push_back({"", "", size.as<std::uint64_t>()});
   }
+  for (const auto& line : doc["facts"]["history"]) {
+    facts.imageConfig.layerHistory.push_back(line.as<std::string>());
+  }
+  if (const YAML::Node layers = doc["facts"]["files"]) {
+    std::vector<std::shared_ptr<const image::LayerIndex>> indexes;
+    for (const auto& layer : layers) indexes.push_back(layerIndexOf(layer));
+    while (facts.layers.size() < indexes.size()) {
+      const std::size_t i = facts.layers.size();
+      facts.layers.push_back({"application/vnd.oci.image.layer.v1.tar+gzip",
+                              "sha256:" + std::string(64, static_cast<char>('0' + i % 10)), 0});
+    }
+    lookup.files = std::make_shared<const image::MergedFilesystem>(std::move(indexes));
+  }
+  if (doc["filesError"]) lookup.filesError = doc["filesError"].as<std::string>();
   lookup.facts = std::move(facts);
   return lookup;
 }

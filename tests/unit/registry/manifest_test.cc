@@ -292,19 +292,21 @@ TEST(RegistryManifest, PlatformParse) {
 }
 
 TEST(RegistryManifest, ParsesImageConfig) {
-  const json config = {
-      {"architecture", "amd64"},
-      {"os", "linux"},
-      {"config",
-       {{"User", "65532:65532"},
-        {"Env", {"PATH=/bin"}},
-        {"Entrypoint", {"/bin/sh"}},
-        {"Cmd", {"-c", "id"}},
-        {"WorkingDir", "/"},
-        {"ExposedPorts", {{"8080/tcp", json::object()}}},
-        {"Labels", {{"org.example.test", "busybox"}}}}},
-      {"rootfs", {{"type", "layers"}, {"diff_ids", {kDigestA, kDigestB}}}},
-      {"history", {{{"created_by", "umoci insert"}}, {{"created_by", "umoci config"}}}}};
+  const json config = {{"architecture", "amd64"},
+                       {"os", "linux"},
+                       {"config",
+                        {{"User", "65532:65532"},
+                         {"Env", {"PATH=/bin"}},
+                         {"Entrypoint", {"/bin/sh"}},
+                         {"Cmd", {"-c", "id"}},
+                         {"WorkingDir", "/"},
+                         {"ExposedPorts", {{"8080/tcp", json::object()}}},
+                         {"Labels", {{"org.example.test", "busybox"}}}}},
+                       {"rootfs", {{"type", "layers"}, {"diff_ids", {kDigestA, kDigestB}}}},
+                       {"history",
+                        {{{"created_by", "umoci insert"}},
+                         {{"created_by", "ENV A=b"}, {"empty_layer", true}},
+                         {{"created_by", "umoci config"}}}}};
   const image::ImageConfig parsed = parseImageConfig(config.dump());
   EXPECT_EQ(parsed.user, "65532:65532");
   EXPECT_EQ(parsed.env, std::vector<std::string>{"PATH=/bin"});
@@ -314,7 +316,8 @@ TEST(RegistryManifest, ParsesImageConfig) {
   EXPECT_EQ(parsed.exposedPorts, std::vector<std::string>{"8080/tcp"});
   EXPECT_EQ(parsed.labels.at("org.example.test"), "busybox");
   EXPECT_EQ(parsed.diffIds.size(), 2u);
-  EXPECT_EQ(parsed.historyEntries, 2u);
+  EXPECT_EQ(parsed.historyEntries, 3u);
+  EXPECT_EQ(parsed.layerHistory, (std::vector<std::string>{"umoci insert", "umoci config"}));
   EXPECT_EQ(parsed.os, "linux");
   EXPECT_EQ(parsed.architecture, "amd64");
 }

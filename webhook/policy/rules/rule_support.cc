@@ -4,19 +4,24 @@ namespace imagegate::policy {
 
 Finding unresolved(const Target& target, const std::string& why) {
   if (target.onFetchError == OnFetchError::kAllow) {
-    return {RuleStatus::kWarning, "not checked: " + why + " (allowed by onFetchError: Allow)", ""};
+    return {
+        RuleStatus::kWarning, "not checked: " + why + " (allowed by onFetchError: Allow)", "", {}};
   }
-  return {RuleStatus::kError, why,
+  return {RuleStatus::kError,
+          why,
           "make the image readable by imagegate (registry reachable, credentials configured), "
-          "or set onFetchError: Allow on the policy"};
+          "or set onFetchError: Allow on the policy",
+          {}};
 }
 
 Finding withImage(const Target& target,
                   const std::function<Finding(const image::ImageRef&)>& rule) {
   const Subject& subject = *target.subject;
   if (!subject.image) {
-    return {RuleStatus::kError, subject.imageProblem,
-            "set image to a valid reference such as registry.example.com/team/app:1.2.3"};
+    return {RuleStatus::kError,
+            subject.imageProblem,
+            "set image to a valid reference such as registry.example.com/team/app:1.2.3",
+            {}};
   }
   return rule(*subject.image);
 }

@@ -30,6 +30,7 @@ struct Finding {
   RuleStatus status = RuleStatus::kPass;
   std::string message;
   std::string remediation;
+  std::vector<FileFinding> files;  ///< For rules on image content.
 };
 
 /// What a rule looks at: the pod, and the container unless the rule is pod-level.
@@ -42,7 +43,7 @@ struct Target {
 inline Finding pass() { return {}; }
 
 inline Finding fail(std::string message, std::string remediation) {
-  return {RuleStatus::kFail, std::move(message), std::move(remediation)};
+  return {RuleStatus::kFail, std::move(message), std::move(remediation), {}};
 }
 
 /// A rule that needs registry facts it does not have: the policy's onFetchError decides.
@@ -107,5 +108,6 @@ std::vector<RuleType> imageReferenceRuleTypes();     // rules/image_reference.cc
 std::vector<RuleType> podRuleTypes();                // rules/pod.cc
 std::vector<RuleType> imageFactsRuleTypes();         // rules/image_facts.cc
 std::vector<RuleType> podSecurityRuleTypes();        // rules/pod_security.cc
+std::vector<RuleType> imageFilesRuleTypes();         // rules/image_files.cc
 
 }  // namespace imagegate::policy

@@ -1,0 +1,403 @@
+// Rules on what is inside the image: its merged filesystem (or the final layer's part of it),
+// read from the layers before evaluation. A multi-stage build should leave shells, compilers,
+// package managers and secrets behind in its builder stage; these rules prove that it did.
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <set>
+
+#include "policy/rules/rule_support.h"
+
+namespace imagegate::policy {
+namespace {
+
+constexpr std::size_t kPathsShown = 3;
+
+constexpr std::string_view kMultiStage =
+    "build in a separate stage and COPY only the artifacts into a scratch, distroless or -slim "
+    "final stage";
+
+// Presets are data: each is a list of program names (found in any bin/ or sbin/ directory) and
+// extra globs. policies/README.md lists them; keep the two in step.
+struct Preset {
+  std::string_view name;
+  std::vector<std::string_view> programs;
+  std::vector<std::string_view> globs;
+};
+
+const std::vector<Preset>& presets() {
+  static const std::vector<Preset> all = {
+      {"shells",
+       {"sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "csh", "tcsh", "fish", "busybox"},
+       {}},
+      {"compilers",
+       {"gcc",
+        "g++",
+        "cc",
+        "c++",
+        "clang",
+        "clang++",
+        "ld",
+        "as",
+        "make",
+        "cmake",
+        "ninja",
+        "go",
+        "rustc",
+        "cargo",
+        "javac",
+        "tsc",
+        "node-gyp",
+        "gcc-[0-9]*",
+        "g++-[0-9]*",
+        "*-linux-gnu-gcc",
+        "*-linux-gnu-gcc-[0-9]*"},
+       {"**/include/stdio.h", "**/include/python*/Python.h", "usr/lib/gcc/**/cc1",
+        "usr/libexec/gcc/**/cc1"}},
+      {"packageManagers",
+       {"apt", "apt-get", "dpkg", "apk", "yum", "dnf", "rpm", "microdnf", "pip", "pip3", "npm",
+        "npx", "yarn", "pnpm", "gem", "composer"},
+       {}},
+      {"networkTools", {"curl", "wget", "nc", "ncat", "socat", "telnet"}, {}},
+  };
+  return all;
+}
+
+std::vector<std::string> presetGlobs(const Preset& preset) {
+  std::vector<std::string> globs;
+  for (std::string_view program : preset.programs) {
+    globs.push_back("**/bin/" + std::string(program));
+    globs.push_back("**/sbin/" + std::string(program));
+  }
+  for (std::string_view glob : preset.globs) globs.emplace_back(glob);
+  return globs;
+}
+
+std::string presetNames() {
+  std::string names;
+  for (const Preset& preset : presets())
+    names += (names.empty() ? "" : ", ") + std::string(preset.name);
+  return names;
+}
+
+/// A layer's history line as a Dockerfile would say it: "RUN apk add bash", "COPY file:... in /".
+std::string historyLine(const image::ImageFacts& facts, std::size_t layer) {
+  const auto& history = facts.imageConfig.layerHistory;
+  if (layer >= history.size()) return "";
+  std::string line = history[layer];
+  constexpr std::string_view kNop = "/bin/sh -c #(nop) ";
+  constexpr std::string_view kShell = "/bin/sh -c ";
+  constexpr std::string_view kBuildkit = " # buildkit";
+  if (line.starts_with(kNop)) {
+    line = line.substr(kNop.size());
+  } else if (line.starts_with(kShell)) {
+    line = "RUN " + line.substr(kShell.size());
+  }
+  if (line.ends_with(kBuildkit)) line.resize(line.size() - kBuildkit.size());
+  while (!line.empty() && line.front() == ' ') line.erase(0, 1);
+  constexpr std::size_t kMaxLine = 80;
+  if (line.size() > kMaxLine) line = line.substr(0, kMaxLine - 3) + "...";
+  return line;
+}
+
+/// "layer 4/5, RUN apk add bash"
+std::string layerText(const image::ImageFacts& facts, const image::MergedFilesystem& files,
+                      std::size_t layer) {
+  const std::string line = historyLine(facts, layer);
+  return "layer " + std::to_string(layer + 1) + "/" + std::to_string(files.layerCount()) +
+         (line.empty() ? "" : ", " + line);
+}
+
+/// One file a rule objects to: where it is and, for messages, what it is.
+struct FileHit {
+  std::string path;  ///< As the container sees it, e.g. "/bin/sh".
+  std::size_t layer = 0;
+  std::string what;  ///< e.g. "setuid", "PEM private key"; may be empty.
+};
+
+/// "/bin/sh (layer 4/5, RUN apk add bash), /bin/ash (...), /bin/busybox (...) and 27 more"
+std::string listHits(const std::vector<FileHit>& hits, const image::ImageFacts& facts,
+                     const image::MergedFilesystem& files) {
+  std::string text;
+  for (std::size_t i = 0; i < hits.size() && i < kPathsShown; ++i) {
+    const FileHit& hit = hits[i];
+    text += (i == 0 ? "" : ", ") + hit.path + " (" + (hit.what.empty() ? "" : hit.what + ", ") +
+            layerText(facts, files, hit.layer) + ")";
+  }
+  if (hits.size() > kPathsShown)
+    text += " and " + std::to_string(hits.size() - kPathsShown) + " more";
+  return text;
+}
+
+/// Every hit, for reports that list files (`imagegate check --output json`); bounded.
+std::vector<FileFinding> fileFindings(const std::vector<FileHit>& hits,
+                                      const image::ImageFacts& facts) {
+  constexpr std::size_t kFilesReported = 100;
+  std::vector<FileFinding> findings;
+  for (std::size_t i = 0; i < hits.size() && i < kFilesReported; ++i) {
+    const FileHit& hit = hits[i];
+    findings.push_back({hit.path, hit.layer,
+                        hit.layer < facts.layers.size() ? facts.layers[hit.layer].digest : "",
+                        historyLine(facts, hit.layer), hit.what});
+  }
+  return findings;
+}
+
+/// A failure listing `hits`.
+Finding failWith(std::string message, std::string remediation, const std::vector<FileHit>& hits,
+                 const image::ImageFacts& facts) {
+  Finding finding = fail(std::move(message), std::move(remediation));
+  finding.files = fileFindings(hits, facts);
+  return finding;
+}
+
+/// "final image \"app:1\" contains /bin/sh (...)" or "... contains 30 <noun>: ..."
+std::string containsText(const Subject& subject, const std::vector<FileHit>& hits,
+                         std::string_view noun, const image::ImageFacts& facts,
+                         const image::MergedFilesystem& files) {
+  return "final image " + describeImage(subject) + " contains " +
+         (hits.size() == 1 ? "" : std::to_string(hits.size()) + " " + std::string(noun) + ": ") +
+         listHits(hits, facts, files);
+}
+
+/// Runs `rule` on the image's merged filesystem, or applies onFetchError when it could not be
+/// read.
+Finding withFiles(
+    const Target& target,
+    const std::function<Finding(const image::ImageFacts&, const image::MergedFilesystem&)>& rule) {
+  return withFacts(target, [&](const image::ImageFacts& facts) {
+    const ImageLookup& lookup = *target.subject->lookup;
+    if (!lookup.files) {
+      return unresolved(target, lookup.filesError.empty()
+                                    ? "the files of " + facts.ref.str() + " were not read"
+                                    : lookup.filesError);
+    }
+    return rule(facts, *lookup.files);
+  });
+}
+
+FactNeeds fileNeeds() {
+  FactNeeds needs;
+  needs.config = true;  // the history lines of the layers, for messages
+  needs.files = true;
+  return needs;
+}
+
+enum class Scope { kImage, kFinalLayer };
+
+class ForbiddenFiles final : public RuleCheck {
+ public:
+  struct Group {
+    std::string name;  ///< A preset's name, or "paths".
+    std::vector<std::string> globs;
+  };
+  ForbiddenFiles(std::vector<Group> groups, Scope scope)
+      : groups_(std::move(groups)), scope_(scope) {}
+
+  static std::shared_ptr<const RuleCheck> read(const Fields& rule, std::string_view key) {
+    const Fields body = rule.sub(key, Fields::Keys{"presets", "paths", "scope"});
+    std::vector<Group> groups;
+    if (const auto names = body.strings("presets")) {
+      for (const Scalar& name : *names) {
+        const auto preset = std::find_if(presets().begin(), presets().end(),
+                                         [&](const Preset& p) { return p.name == name.text; });
+        if (preset == presets().end()) {
+          body.report(name.mark, body.pathOf("presets") + ": unknown preset \"" + name.text +
+                                     "\"; the presets are " + presetNames());
+          continue;
+        }
+        groups.push_back({std::string(preset->name), presetGlobs(*preset)});
+      }
+    }
+    if (const auto paths = body.strings("paths")) {
+      Group custom{"paths", {}};
+      for (const Scalar& path : *paths) {
+        if (path.text.empty() || path.text == "/") {
+          body.report(path.mark, body.pathOf("paths") +
+                                     ": a path must name a file or a glob, e.g. /usr/bin/curl or "
+                                     "**/*.map");
+          continue;
+        }
+        custom.globs.push_back(path.text);
+      }
+      if (!custom.globs.empty()) groups.push_back(std::move(custom));
+    }
+    if (!body.has("presets") && !body.has("paths")) {
+      body.report(body.mark(), body.pathOf("presets") + " or " + body.pathOf("paths") +
+                                   " is required, e.g. presets: [shells] or paths: "
+                                   "[\"/usr/bin/curl\"]");
+    }
+    Scope scope = Scope::kImage;
+    if (const auto written = body.string("scope")) {
+      if (written->text == "finalLayer") {
+        scope = Scope::kFinalLayer;
+      } else if (written->text != "image") {
+        body.report(written->mark, body.pathOf("scope") + " must be image or finalLayer, got \"" +
+                                       written->text + "\"");
+      }
+    }
+    return std::make_shared<const ForbiddenFiles>(std::move(groups), scope);
+  }
+
+  FactNeeds needs(const Target&) const override { return fileNeeds(); }
+
+  Finding check(const Target& target) const override {
+    return withFiles(target, [&](const image::ImageFacts& facts,
+                                 const image::MergedFilesystem& files) {
+      const std::size_t last = files.layerCount() == 0 ? 0 : files.layerCount() - 1;
+      std::map<std::string, std::size_t> found;  // path -> layer, sorted, one per name
+      std::set<std::string> groupsHit;
+      for (const Group& group : groups_) {
+        for (const std::string& glob : group.globs) {
+          for (const image::PathMatch& match : files.findReachable(glob)) {
+            if (scope_ == Scope::kFinalLayer && !addedByLayer(files, match, last)) continue;
+            found.emplace("/" + match.name, match.file.layer);
+            groupsHit.insert(group.name);
+          }
+        }
+      }
+      if (found.empty()) return pass();
+      std::vector<FileHit> hits;
+      for (const auto& [path, layer] : found) hits.push_back({path, layer, ""});
+      std::string kinds;
+      for (const std::string& name : groupsHit) kinds += (kinds.empty() ? "" : ", ") + name;
+      std::string message = containsText(*target.subject, hits, "forbidden files", facts, files);
+      if (hits.size() > 1 || groupsHit.size() > 1) message += " (" + kinds + ")";
+      if (scope_ == Scope::kFinalLayer) message += ", added by its final layer";
+      return failWith(message, std::string(kMultiStage), hits, facts);
+    });
+  }
+
+ private:
+  /// True when the final layer wrote the file or the name that reaches it.
+  static bool addedByLayer(const image::MergedFilesystem& files, const image::PathMatch& match,
+                           std::size_t layer) {
+    if (match.file.layer == layer) return true;
+    const auto name = files.find(match.name);
+    return name && name->layer == layer;
+  }
+
+  std::vector<Group> groups_;
+  Scope scope_;
+};
+
+bool isGlob(std::string_view path) { return path.find_first_of("*?[") != std::string_view::npos; }
+
+class RequiredFiles final : public RuleCheck {
+ public:
+  explicit RequiredFiles(std::vector<std::string> paths) : paths_(std::move(paths)) {}
+
+  static std::shared_ptr<const RuleCheck> read(const Fields& rule, std::string_view key) {
+    const Fields body = rule.sub(key, Fields::Keys{"paths"});
+    std::vector<std::string> paths;
+    if (const auto written = body.strings("paths")) {
+      for (const Scalar& path : *written) paths.push_back(path.text);
+    }
+    if (paths.empty()) {
+      body.report(body.mark(), body.pathOf("paths") +
+                                   " is required, e.g. paths: "
+                                   "[\"/etc/ssl/certs/ca-certificates.crt\"]");
+    }
+    return std::make_shared<const RequiredFiles>(std::move(paths));
+  }
+
+  FactNeeds needs(const Target&) const override { return fileNeeds(); }
+
+  Finding check(const Target& target) const override {
+    return withFiles(target, [&](const image::ImageFacts&, const image::MergedFilesystem& files) {
+      std::vector<std::string> missing;
+      for (const std::string& path : paths_) {
+        const bool present = isGlob(path) ? !files.findReachable(path).empty()
+                                          : files.resolve(path).status ==
+                                                image::MergedFilesystem::Resolution::Status::kFound;
+        if (!present) missing.push_back(path);
+      }
+      if (missing.empty()) return pass();
+      return fail(
+          "final image " + describeImage(*target.subject) + " lacks " + joinPatterns(missing),
+          "COPY " + std::string(missing.size() == 1 ? "it" : "them") +
+              " into the final stage (e.g. COPY --from=build " + missing.front() +
+              " ...) or start the final stage from a base image that has " +
+              (missing.size() == 1 ? "it" : "them"));
+    });
+  }
+
+ private:
+  std::vector<std::string> paths_;
+};
+
+class NoSetuidFiles final : public RuleCheck {
+ public:
+  FactNeeds needs(const Target&) const override { return fileNeeds(); }
+
+  Finding check(const Target& target) const override {
+    return withFiles(target, [&](const image::ImageFacts& facts,
+                                 const image::MergedFilesystem& files) {
+      std::vector<FileHit> hits;
+      for (std::size_t i = 0; i < files.size(); ++i) {
+        const image::MergedEntry merged = files.at(i);
+        const image::FileEntry& entry = merged.entry;
+        if (entry.type == image::EntryType::kDirectory ||
+            entry.type == image::EntryType::kSymlink || entry.isWhiteoutMarker()) {
+          continue;
+        }
+        if (!entry.isSetuid() && !entry.isSetgid()) continue;
+        const std::string bits = entry.isSetuid() && entry.isSetgid() ? "setuid and setgid"
+                                 : entry.isSetuid()                   ? "setuid"
+                                                                      : "setgid";
+        hits.push_back({"/" + std::string(entry.path), merged.layer, bits});
+      }
+      if (hits.empty()) return pass();
+      return failWith(
+          containsText(*target.subject, hits, "setuid or setgid files", facts, files),
+          "remove the setuid/setgid bits in the build stage (chmod u-s,g-s) or leave these files "
+          "out: " +
+              std::string(kMultiStage),
+          hits, facts);
+    });
+  }
+};
+
+class NoSecrets final : public RuleCheck {
+ public:
+  FactNeeds needs(const Target&) const override { return fileNeeds(); }
+
+  Finding check(const Target& target) const override {
+    return withFiles(target, [&](const image::ImageFacts& facts,
+                                 const image::MergedFilesystem& files) {
+      std::vector<FileHit> hits;
+      for (std::size_t i = 0; i < files.size(); ++i) {
+        const image::MergedEntry merged = files.at(i);
+        if (merged.entry.secret == image::SecretKind::kNone) continue;
+        hits.push_back({"/" + std::string(merged.entry.path), merged.layer,
+                        std::string(image::secretKindName(merged.entry.secret))});
+      }
+      if (hits.empty()) return pass();
+      return failWith(containsText(*target.subject, hits, "files with secrets", facts, files),
+                      "rotate these credentials and keep them out of every layer (deleting them "
+                      "in a later layer leaves them in the earlier one): use RUN "
+                      "--mount=type=secret at build time and a Kubernetes Secret at run time",
+                      hits, facts);
+    });
+  }
+};
+
+}  // namespace
+
+std::vector<RuleType> imageFilesRuleTypes() {
+  return {
+      {"forbiddenFiles", RuleLevel::kImage,
+       "the final image holds no file of the listed presets (shells, compilers, ...) or paths",
+       ForbiddenFiles::read},
+      {"requiredFiles", RuleLevel::kImage, "the final image holds every listed path",
+       RequiredFiles::read},
+      {"noSetuidFiles", RuleLevel::kImage, "the final image holds no setuid or setgid file",
+       readEmptyBody<NoSetuidFiles>},
+      {"noSecrets", RuleLevel::kImage,
+       "the final image holds no private key, .env, .git or credentials file",
+       readEmptyBody<NoSecrets>},
+  };
+}
+
+}  // namespace imagegate::policy
