@@ -4,6 +4,12 @@
 
 namespace imagegate::policy {
 
+bool isNamedUser(std::string_view user) {
+  const std::string_view name = user.substr(0, user.find(':'));
+  return !name.empty() && name != "root" &&
+         name.find_first_not_of("0123456789") != std::string_view::npos;
+}
+
 const std::vector<RuleType>& ruleTypes() {
   // Assembled on first use from each family's list: no registration at static initialization.
   static const std::vector<RuleType> types = [] {

@@ -28,15 +28,23 @@ struct FactNeeds {
   bool config = false;      ///< The image config (USER, ...).
   bool layerSizes = false;  ///< The manifest's layer descriptors.
   bool files = false;       ///< The merged filesystem: every layer fetched and indexed.
+  /// The merged filesystem only when the image config's USER is a name (resolved through the
+  /// image's /etc/passwd): known only once the config is fetched, and most USERs are numeric.
+  bool filesIfNamedUser = false;
 
-  bool any() const { return config || layerSizes || files; }
+  bool any() const { return config || layerSizes || files || filesIfNamedUser; }
   FactNeeds& operator|=(const FactNeeds& other) {
     config = config || other.config;
     layerSizes = layerSizes || other.layerSizes;
     files = files || other.files;
+    filesIfNamedUser = filesIfNamedUser || other.filesIfNamedUser;
     return *this;
   }
 };
+
+/// True when USER ("app", "app:grp", "1000", "root") names its user by a name other than root,
+/// which only the image's /etc/passwd turns into a UID.
+bool isNamedUser(std::string_view user);
 
 /// One rule as written in a policy, read and ready to check. Immutable: one instance is shared by
 /// every copy of the policy and every thread evaluating it.

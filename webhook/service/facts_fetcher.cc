@@ -28,6 +28,10 @@ policy::ImageLookup awaitLookup(const image::ImageRef& image,
   return lookup;
 }
 
+bool needsFiles(const policy::FactNeeds& needs, const image::ImageFacts& facts) {
+  return needs.files || (needs.filesIfNamedUser && policy::isNamedUser(facts.imageConfig.user));
+}
+
 FetchLimits limitsOf(const FetcherOptions& options) {
   return {options.threads, std::max<std::size_t>(1, options.perRegistry), options.failureMemory};
 }
@@ -57,7 +61,7 @@ std::vector<image::ImageRef> FactsFetcher::lookUpKnown(const policy::ReviewPlan&
       if (auto known = options_.cache->cached(image, options_.platform)) {
         ImageLookup& lookup = facts[image];
         lookup.facts = std::move(known);
-        if (!needs.files) continue;
+        if (!needsFiles(needs, *lookup.facts)) continue;
         lookup.files = files_->cached(lookup.facts->manifestDigest);
         if (lookup.files) continue;
         toFetch.push_back(image);  // facts known, files still to read
@@ -85,9 +89,9 @@ void FactsFetcher::fetch(const policy::ReviewPlan& plan, const std::vector<image
   std::vector<std::pair<ImageLookup*, LayerFiles::Pending>> reading;
   for (const image::ImageRef& image : images) {
     const auto needs = plan.images.find(image);
-    if (needs == plan.images.end() || !needs->second.files) continue;
+    if (needs == plan.images.end()) continue;
     ImageLookup& lookup = facts[image];
-    if (!lookup.facts || lookup.files) continue;
+    if (!lookup.facts || lookup.files || !needsFiles(needs->second, *lookup.facts)) continue;
     if (auto merged = files_->cached(lookup.facts->manifestDigest)) {
       lookup.files = std::move(merged);
       continue;

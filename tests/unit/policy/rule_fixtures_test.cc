@@ -6,9 +6,10 @@
 // reference checked as `imagegate check` does), optionally the registry's answer for every image
 // (`facts: {user, layers: [compressed sizes], history: [created_by per layer], files: [[entry,
 // ...] per layer]}` or `fetchError`; an entry is {path, type, mode, target, secret}, type file by
-// default; `filesError` when the layers could not be read), the policy's `onFetchError`,
-// and a `message` the decisive result must contain. The verdict (pass, fail, error, warn) is the
-// status of the first result that is not a pass, or pass when all pass.
+// default, and etc/passwd and etc/group may have `content`; `filesError` when the layers could not
+// be read), the policy's `onFetchError`, and a `message` the decisive result must contain. The
+// verdict (pass, fail, error, warn) is the status of the first result that is not a pass, or pass
+// when all pass.
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -169,6 +170,13 @@ image::SecretKind secretKindOf(const std::string& name) {
 std::shared_ptr<const image::LayerIndex> layerIndexOf(const YAML::Node& layer) {
   image::LayerIndexBuilder builder;
   for (const auto& entry : layer) {
+    // The content of etc/passwd and etc/group, as a layer scan captures it.
+    if (entry["content"] && entry["path"].as<std::string>() == "etc/passwd") {
+      builder.setPasswd(entry["content"].as<std::string>());
+    }
+    if (entry["content"] && entry["path"].as<std::string>() == "etc/group") {
+      builder.setGroup(entry["content"].as<std::string>());
+    }
     const auto type = entryTypeOf(entry["type"].as<std::string>("file"));
     const std::string mode =
         entry["mode"].as<std::string>(type == image::EntryType::kDirectory ? "0755" : "0644");

@@ -106,6 +106,31 @@ TEST(LayerFilesTest, NoFilesFetchedWhenNoRuleNeedsThem) {
   EXPECT_EQ(f.fake->callsForBlob(f.base.digest), 0);
 }
 
+TEST(LayerFilesTest, NamedUserFetchesFilesOnlyWhenTheUserIsAName) {
+  Fixture f;
+  image::ImageFacts named = factsWith({f.base}, "b");
+  named.imageConfig.user = "app:app";
+  image::ImageFacts numeric = factsWith({f.app}, "c");
+  numeric.imageConfig.user = "1000";
+  f.fake->addFacts("example.test/named:1", named);
+  f.fake->addFacts("example.test/numeric:1", numeric);
+  FactsFetcher fetcher(optionsFor(f.fake));
+  policy::ReviewPlan plan;
+  for (const char* image : {"example.test/named:1", "example.test/numeric:1"}) {
+    policy::FactNeeds& needs = plan.images[image::parseImageRef(image)];
+    needs.config = true;
+    needs.filesIfNamedUser = true;
+  }
+  policy::ImageFactsMap facts;
+  fetcher.fetch(plan, fetcher.lookUpKnown(plan, facts), Deadline::after(std::chrono::seconds(10)),
+                facts);
+  const auto& namedLookup = facts.at(image::parseImageRef("example.test/named:1"));
+  ASSERT_TRUE(namedLookup.files) << namedLookup.filesError;
+  EXPECT_TRUE(namedLookup.files->passwd());
+  EXPECT_FALSE(facts.at(image::parseImageRef("example.test/numeric:1")).files);
+  EXPECT_EQ(f.fake->callsForBlob(f.app.digest), 0);
+}
+
 TEST(LayerFilesTest, SecondReviewFetchesNoBlobAndSharedBaseLayersAreScannedOnce) {
   Fixture f;
   f.fake->addFacts("example.test/app:1", factsWith({f.base, f.app}, "b"));

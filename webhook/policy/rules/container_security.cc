@@ -1,6 +1,9 @@
 // Rules on a container's securityContext: who it runs as and what it may do to the host.
 
 #include <cctype>
+#include <cstdint>
+#include <optional>
+#include <string_view>
 
 #include "policy/rules/rule_support.h"
 
@@ -13,6 +16,26 @@ using admission::PodSpec;
 bool isAllDigits(std::string_view text) {
   return !text.empty() && std::all_of(text.begin(), text.end(),
                                       [](unsigned char c) { return std::isdigit(c) != 0; });
+}
+
+/// The UID of `name` in the text of an /etc/passwd, or nullopt when it is not there.
+std::optional<std::uint64_t> uidOf(std::string_view passwd, std::string_view name) {
+  while (!passwd.empty()) {
+    const std::size_t end = passwd.find('\n');
+    const std::string_view line = passwd.substr(0, end);
+    passwd = end == std::string_view::npos ? std::string_view() : passwd.substr(end + 1);
+    // name:password:uid:gid:...
+    const std::size_t first = line.find(':');
+    if (first == std::string_view::npos || line.substr(0, first) != name) continue;
+    const std::size_t second = line.find(':', first + 1);
+    if (second == std::string_view::npos) continue;
+    const std::size_t third = line.find(':', second + 1);
+    const std::string_view uid = line.substr(
+        second + 1, third == std::string_view::npos ? std::string_view::npos : third - second - 1);
+    if (!isAllDigits(uid) || uid.size() > 10) return std::nullopt;
+    return std::stoull(std::string(uid));
+  }
+  return std::nullopt;
 }
 
 /// The image config's USER ("", "root", "0", "0:0", "1000:1000", "app") when the pod leaves the
@@ -34,9 +57,28 @@ Finding judgeImageUser(const std::string& user, const std::string& why, const Ta
     }
     return pass();
   }
-  return unresolved(target, "the image's USER \"" + user +
-                                "\" is a name; resolving it to a UID needs the image's "
-                                "/etc/passwd, which imagegate does not inspect yet");
+  const ImageLookup& lookup = *target.subject->lookup;
+  if (!lookup.files) {
+    return unresolved(
+        target, "the image's USER \"" + user +
+                    "\" is a name; resolving it to a UID needs the image's "
+                    "/etc/passwd: " +
+                    (lookup.filesError.empty() ? "its layers were not read" : lookup.filesError));
+  }
+  const auto passwd = lookup.files->passwd();
+  const std::optional<std::uint64_t> uid = passwd ? uidOf(*passwd, name) : std::nullopt;
+  if (!uid) {
+    return fail("the image's USER \"" + user + "\" is not a user of the image's /etc/passwd" +
+                    (passwd ? "" : " (the image has none)") + ": the container cannot start",
+                "set USER to a numeric UID in the image's final stage (e.g. USER 65532:65532), or "
+                "add the user to /etc/passwd there");
+  }
+  if (*uid == 0) {
+    return fail("runs as root: " + why + " and the image's USER \"" + user +
+                    "\" is UID 0 in the image's /etc/passwd",
+                remediation);
+  }
+  return pass();
 }
 
 Finding runsAsRoot(const PodSpec& pod, bool fromPod) {
@@ -68,7 +110,10 @@ std::optional<std::string> userLeftToImage(const Target& target) {
 class RunAsNonRoot final : public RuleCheck {
  public:
   FactNeeds needs(const Target& target) const override {
-    return {.config = userLeftToImage(target).has_value()};
+    FactNeeds needs;
+    needs.config = userLeftToImage(target).has_value();
+    needs.filesIfNamedUser = needs.config;
+    return needs;
   }
 
   Finding check(const Target& target) const override {
