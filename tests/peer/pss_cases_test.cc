@@ -23,12 +23,14 @@
 #include "admission/review.h"
 #include "policy/evaluator.h"
 #include "policy/loader.h"
+#include "testutil/yaml_json.h"
 
 namespace imagegate::policy {
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using testutil::toJson;
 
 fs::path psaCasesDir() {
   fs::path root;
@@ -77,38 +79,6 @@ const std::vector<PssCase>& allCases() {
     return read;
   }();
   return cases;
-}
-
-// YAML to JSON with the YAML 1.2 core schema's plain scalars: the fixtures hold booleans,
-// integers and strings such as "::1" that must stay strings.
-json plainScalar(const std::string& text) {
-  if (text == "true" || text == "True" || text == "TRUE") return true;
-  if (text == "false" || text == "False" || text == "FALSE") return false;
-  if (text == "null" || text == "~" || text.empty()) return nullptr;
-  const bool integer =
-      text.find_first_not_of("0123456789", text[0] == '-' ? 1 : 0) == std::string::npos &&
-      text != "-";
-  if (integer) return std::stoll(text);
-  return text;
-}
-
-json toJson(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Scalar:
-      return node.Tag() == "?" ? plainScalar(node.Scalar()) : json(node.Scalar());
-    case YAML::NodeType::Sequence: {
-      json array = json::array();
-      for (const auto& item : node) array.push_back(toJson(item));
-      return array;
-    }
-    case YAML::NodeType::Map: {
-      json object = json::object();
-      for (const auto& item : node) object[item.first.Scalar()] = toJson(item.second);
-      return object;
-    }
-    default:
-      return nullptr;
-  }
 }
 
 /// The kinds each Pod is judged as: the Pod itself and every workload with it as pod template.
