@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "policy/rules/rule_support.h"
@@ -115,6 +116,19 @@ struct FileHit {
   std::size_t layer = 0;
   std::string what;  ///< e.g. "setuid", "PEM private key"; may be empty.
 };
+
+/// A hit for every file of the merged view that `what` describes (nullopt: not a hit).
+template <typename Describe>
+std::vector<FileHit> hitsWhere(const image::MergedFilesystem& files, Describe what) {
+  std::vector<FileHit> hits;
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    const image::MergedEntry merged = files.at(i);
+    if (std::optional<std::string> detail = what(merged.entry)) {
+      hits.push_back({"/" + std::string(merged.entry.path), merged.layer, std::move(*detail)});
+    }
+  }
+  return hits;
+}
 
 /// "/bin/sh (layer 4/5, RUN apk add bash), /bin/ash (...), /bin/busybox (...) and 27 more"
 std::string listHits(const std::vector<FileHit>& hits, const image::ImageFacts& facts,
@@ -334,20 +348,17 @@ class NoSetuidFiles final : public RuleCheck {
   Finding check(const Target& target) const override {
     return withFiles(target, [&](const image::ImageFacts& facts,
                                  const image::MergedFilesystem& files) {
-      std::vector<FileHit> hits;
-      for (std::size_t i = 0; i < files.size(); ++i) {
-        const image::MergedEntry merged = files.at(i);
-        const image::FileEntry& entry = merged.entry;
-        if (entry.type == image::EntryType::kDirectory ||
-            entry.type == image::EntryType::kSymlink || entry.isWhiteoutMarker()) {
-          continue;
-        }
-        if (!entry.isSetuid() && !entry.isSetgid()) continue;
-        const std::string bits = entry.isSetuid() && entry.isSetgid() ? "setuid and setgid"
-                                 : entry.isSetuid()                   ? "setuid"
-                                                                      : "setgid";
-        hits.push_back({"/" + std::string(entry.path), merged.layer, bits});
-      }
+      const std::vector<FileHit> hits =
+          hitsWhere(files, [](const image::FileEntry& entry) -> std::optional<std::string> {
+            if (entry.type == image::EntryType::kDirectory ||
+                entry.type == image::EntryType::kSymlink || entry.isWhiteoutMarker() ||
+                (!entry.isSetuid() && !entry.isSetgid())) {
+              return std::nullopt;
+            }
+            return entry.isSetuid() && entry.isSetgid() ? "setuid and setgid"
+                   : entry.isSetuid()                   ? "setuid"
+                                                        : "setgid";
+          });
       if (hits.empty()) return pass();
       return failWith(
           containsText(*target.subject, hits, "setuid or setgid files", facts, files),
@@ -366,13 +377,11 @@ class NoSecrets final : public RuleCheck {
   Finding check(const Target& target) const override {
     return withFiles(target, [&](const image::ImageFacts& facts,
                                  const image::MergedFilesystem& files) {
-      std::vector<FileHit> hits;
-      for (std::size_t i = 0; i < files.size(); ++i) {
-        const image::MergedEntry merged = files.at(i);
-        if (merged.entry.secret == image::SecretKind::kNone) continue;
-        hits.push_back({"/" + std::string(merged.entry.path), merged.layer,
-                        std::string(image::secretKindName(merged.entry.secret))});
-      }
+      const std::vector<FileHit> hits =
+          hitsWhere(files, [](const image::FileEntry& entry) -> std::optional<std::string> {
+            if (entry.secret == image::SecretKind::kNone) return std::nullopt;
+            return std::string(image::secretKindName(entry.secret));
+          });
       if (hits.empty()) return pass();
       return failWith(containsText(*target.subject, hits, "files with secrets", facts, files),
                       "rotate these credentials and keep them out of every layer (deleting them "
