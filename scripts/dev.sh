@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 # The same configuration as scripts/test.sh, so that running one after the other rebuilds nothing
 # twice (RelWithDebInfo is -O2 with symbols).
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIMAGEGATE_WERROR=ON
+launcher=()
+if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIMAGEGATE_WERROR=ON "${launcher[@]}"
 # The server only: the tests build with scripts/test.sh.
 cmake --build build -j"$(nproc)" --target imagegate
 

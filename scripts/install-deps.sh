@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # build
-  g++ cmake make pkg-config clang-format
+  g++ cmake make pkg-config clang-format ccache
   libboost-dev libboost-program-options-dev libssl-dev nlohmann-json3-dev libyaml-cpp-dev libarchive-dev
   libgtest-dev libgmock-dev
   # layer scanning: ISA-L inflate (and its igzip CLI for the benchmark), libzstd (and zstd)
