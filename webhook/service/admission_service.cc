@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "policy/evaluator.h"
 #include "service/task_pool.h"
+#include "service/verdict.h"
 
 namespace imagegate::service {
 namespace {
@@ -17,93 +18,6 @@ using admission::Verdict;
 using policy::Action;
 using policy::RuleResult;
 using policy::RuleStatus;
-
-// Bounds on what one response carries, whatever the number of containers and rules.
-constexpr std::size_t kMaxDenialLines = 20;
-constexpr std::size_t kMaxAnnotationValue = 2048;
-
-std::string subject(const RuleResult& result) {
-  if (!result.container) return "pod";
-  return std::string(admission::describe(
-             result.containerKind.value_or(admission::ContainerKind::kContainer))) +
-         " \"" + *result.container + "\"";
-}
-
-std::string describeFinding(const RuleResult& result) {
-  std::string text = subject(result) + ": " + result.message;
-  if (result.status == RuleStatus::kError)
-    text = subject(result) + ": could not be evaluated: " + result.message;
-  if (!result.remediation.empty()) text += " (fix: " + result.remediation + ")";
-  return text;
-}
-
-std::string objectLabel(const AdmissionRequest& request) {
-  std::string name = request.name.empty() ? "(unnamed)" : request.name;
-  return request.kind + " \"" + (request.namespaceName.empty() ? "" : request.namespaceName + "/") +
-         name + "\"";
-}
-
-std::string denialMessage(const AdmissionRequest& request,
-                          const std::vector<const RuleResult*>& denials) {
-  std::string message = "imagegate denied " + objectLabel(request) + ": " +
-                        std::to_string(denials.size()) +
-                        (denials.size() == 1 ? " violation" : " violations");
-  for (std::size_t i = 0; i < denials.size() && i < kMaxDenialLines; ++i) {
-    const RuleResult& r = *denials[i];
-    message += "\n- policy \"" + r.policy + "\" rule \"" + r.rule + "\": " + describeFinding(r);
-  }
-  if (denials.size() > kMaxDenialLines) {
-    message += "\n- and " + std::to_string(denials.size() - kMaxDenialLines) + " more";
-  }
-  return message;
-}
-
-std::string warningFor(const RuleResult& result) {
-  const char* mode = result.action == Action::kAudit ? "audit" : "warn";
-  return std::string("imagegate ") + mode + " " + result.policy + "/" + result.rule + ": " +
-         subject(result) + ": " + result.message;
-}
-
-void appendAnnotation(std::map<std::string, std::string>& annotations, const RuleResult& result) {
-  // The API server records each key as "<webhook name>/<key>" and rejects keys that contain a
-  // '/', so the key is the bare policy name.
-  std::string& value = annotations[result.policy];
-  if (value.size() >= kMaxAnnotationValue) return;
-  if (!value.empty()) value += "; ";
-  value += result.rule + ": " + describeFinding(result);
-  if (value.size() > kMaxAnnotationValue) value = value.substr(0, kMaxAnnotationValue - 3) + "...";
-}
-
-Verdict verdictFor(const AdmissionRequest& request, const std::vector<RuleResult>& results) {
-  Verdict verdict;
-  std::vector<const RuleResult*> denials;
-  for (const RuleResult& result : results) {
-    if (result.status == RuleStatus::kPass) continue;
-    if (result.status == RuleStatus::kWarning) {  // onFetchError: Allow, whatever the action
-      verdict.warnings.push_back(warningFor(result));
-      continue;
-    }
-    switch (result.action) {
-      case Action::kEnforce:
-        denials.push_back(&result);
-        break;
-      case Action::kAudit:
-        verdict.warnings.push_back(warningFor(result));
-        appendAnnotation(verdict.auditAnnotations, result);
-        break;
-      case Action::kWarn:
-        verdict.warnings.push_back(warningFor(result));
-        break;
-    }
-  }
-  if (!denials.empty()) {
-    verdict.allowed = false;
-    verdict.code = 403;
-    verdict.reason = "Forbidden";
-    verdict.message = denialMessage(request, denials);
-  }
-  return verdict;
-}
 
 nlohmann::json findingsForLog(const std::vector<RuleResult>& results) {
   nlohmann::json findings = nlohmann::json::array();
@@ -116,7 +30,8 @@ nlohmann::json findingsForLog(const std::vector<RuleResult>& results) {
                                    : r.status == RuleStatus::kError ? "error"
                                                                     : "warning"},
                         {"container", r.container.value_or("")},
-                        {"message", r.message}});
+                        {"message", r.message},
+                        {"remediation", r.remediation}});
   }
   return findings;
 }
