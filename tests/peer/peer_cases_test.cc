@@ -182,6 +182,10 @@ constexpr std::string_view kSkipsUpdate =
 constexpr std::string_view kUnsetUserIsUnknown =
     "upstream only rejects a runAsUser of 0 that is set; with neither runAsUser nor "
     "runAsNonRoot: true the effective user is the image USER, possibly root, so imagegate denies";
+constexpr std::string_view kKubeletChecksTheImageUser =
+    "with runAsNonRoot: true and no runAsUser the kubelet checks the image's USER before starting "
+    "the container, and imagegate checks it at admission to deny what the kubelet would refuse; "
+    "upstream's case has no image and this test no registry, so onFetchError: Deny denies";
 constexpr std::string_view kUnsetEscalationIsAllowed =
     "upstream accepts an unset allowPrivilegeEscalation (its default setting allows it); "
     "imagegate counts unset as true, the Kubernetes default, and denies";
@@ -208,6 +212,36 @@ constexpr KnownMismatch kKnownMismatches[] = {
     {"kyverno/require-run-as-non-root-user/CronJob/goodcronjob07", kUnsetUserIsUnknown},
     {"kyverno/require-run-as-non-root-user/CronJob/goodcronjob08", kUnsetUserIsUnknown},
     {"kyverno/require-run-as-non-root-user/CronJob/goodcronjob10", kUnsetUserIsUnknown},
+    {"kyverno/require-run-as-nonroot/CronJob/goodcronjob01", kKubeletChecksTheImageUser},
+    {"kyverno/require-run-as-nonroot/CronJob/goodcronjob02", kKubeletChecksTheImageUser},
+    {"kyverno/require-run-as-nonroot/CronJob/goodcronjob03", kKubeletChecksTheImageUser},
+    {"kyverno/require-run-as-nonroot/CronJob/goodcronjob04", kKubeletChecksTheImageUser},
+    {"kyverno/require-run-as-nonroot/CronJob/goodcronjob05", kKubeletChecksTheImageUser},
+    {"kyverno/require-run-as-nonroot/CronJob/goodcronjob06", kKubeletChecksTheImageUser},
+    {"kyverno/require-run-as-nonroot/CronJob/goodcronjob07", kKubeletChecksTheImageUser},
+    {"kyverno/require-run-as-nonroot/CronJob/goodcronjob08", kKubeletChecksTheImageUser},
+    {"kyverno/require-run-as-nonroot/CronJob/goodcronjob09", kKubeletChecksTheImageUser},
+    {"kyverno/require-run-as-nonroot/CronJob/goodcronjob10", kKubeletChecksTheImageUser},
+    {"kyverno/require-run-as-nonroot/Deployment/gooddeployment01", kKubeletChecksTheImageUser},
+    {"kyverno/require-run-as-nonroot/Deployment/gooddeployment02", kKubeletChecksTheImageUser},
+    {"kyverno/require-run-as-nonroot/Deployment/gooddeployment03", kKubeletChecksTheImageUser},
+    {"kyverno/require-run-as-nonroot/Deployment/gooddeployment04", kKubeletChecksTheImageUser},
+    {"kyverno/require-run-as-nonroot/Deployment/gooddeployment05", kKubeletChecksTheImageUser},
+    {"kyverno/require-run-as-nonroot/Deployment/gooddeployment06", kKubeletChecksTheImageUser},
+    {"kyverno/require-run-as-nonroot/Deployment/gooddeployment07", kKubeletChecksTheImageUser},
+    {"kyverno/require-run-as-nonroot/Deployment/gooddeployment08", kKubeletChecksTheImageUser},
+    {"kyverno/require-run-as-nonroot/Deployment/gooddeployment09", kKubeletChecksTheImageUser},
+    {"kyverno/require-run-as-nonroot/Deployment/gooddeployment10", kKubeletChecksTheImageUser},
+    {"kyverno/require-run-as-nonroot/Pod/goodpod01", kKubeletChecksTheImageUser},
+    {"kyverno/require-run-as-nonroot/Pod/goodpod02", kKubeletChecksTheImageUser},
+    {"kyverno/require-run-as-nonroot/Pod/goodpod03", kKubeletChecksTheImageUser},
+    {"kyverno/require-run-as-nonroot/Pod/goodpod04", kKubeletChecksTheImageUser},
+    {"kyverno/require-run-as-nonroot/Pod/goodpod05", kKubeletChecksTheImageUser},
+    {"kyverno/require-run-as-nonroot/Pod/goodpod06", kKubeletChecksTheImageUser},
+    {"kyverno/require-run-as-nonroot/Pod/goodpod07", kKubeletChecksTheImageUser},
+    {"kyverno/require-run-as-nonroot/Pod/goodpod08", kKubeletChecksTheImageUser},
+    {"kyverno/require-run-as-nonroot/Pod/goodpod09", kKubeletChecksTheImageUser},
+    {"kyverno/require-run-as-nonroot/Pod/goodpod10", kKubeletChecksTheImageUser},
     {"gatekeeper/read-only-root-filesystem/require-read-only-root-filesystem/update", kSkipsUpdate},
     {"gatekeeper/users/users-and-groups-together/update", kSkipsUpdate},
     {"gatekeeper/allow-privilege-escalation/allow-privilege-escalation/update", kSkipsUpdate},

@@ -229,15 +229,16 @@ TEST(RunAsNonRoot, ImageUserDecidesWhenThePodLeavesItOpen) {
   EXPECT_THAT(named.message, HasSubstr("USER \"app\" is a name"));
 }
 
-TEST(RunAsNonRoot, ImageUserIsNotNeededWhenThePodDecides) {
+TEST(RunAsNonRoot, ImageUserIsNotNeededWhenThePodsUidDecides) {
   Container byUid = container("app", "nginx:1");
   byUid.securityContext.runAsUser = 1000;
   Container byFlag = container("b", "nginx:2");
   byFlag.securityContext.runAsNonRoot = true;
   Container open = container("c", "nginx:3");
   const PolicySet set{{policyWith("runAsNonRoot: {}")}};
+  // runAsNonRoot: true leaves the UID to the image, whose USER the kubelet will check.
   EXPECT_THAT(imagesNeedingFacts(set, podRequest({byUid, byFlag, open})),
-              ::testing::ElementsAre("docker.io/library/nginx:3"));
+              ::testing::ElementsAre("docker.io/library/nginx:2", "docker.io/library/nginx:3"));
   // Root by the image's USER is overridden by the pod's UID.
   EXPECT_EQ(onlyWithFacts(policyWith("runAsNonRoot: {}"), podRequest({byUid}),
                           factsFor("nginx:1", "root"))
@@ -245,13 +246,23 @@ TEST(RunAsNonRoot, ImageUserIsNotNeededWhenThePodDecides) {
             RuleStatus::kPass);
 }
 
-TEST(RunAsNonRoot, RunAsNonRootTrueWithoutUidPasses) {
+TEST(RunAsNonRoot, RunAsNonRootTrueWithoutUidPredictsTheKubelet) {
   AdmissionRequest request = podRequest({container("app", "nginx")});
   podOf(request).securityContext.runAsNonRoot = true;
-  EXPECT_EQ(only(policyWith("runAsNonRoot: {}"), request).status, RuleStatus::kPass);
+  EXPECT_EQ(
+      onlyWithFacts(policyWith("runAsNonRoot: {}"), request, factsFor("nginx", "1000")).status,
+      RuleStatus::kPass);
   Container c = container("app", "nginx");
   c.securityContext.runAsNonRoot = true;
-  EXPECT_EQ(onlyFor("runAsNonRoot: {}", c).status, RuleStatus::kPass);
+  const RuleResult named =
+      onlyWithFacts(policyWith("runAsNonRoot: {}"), podRequest({c}), factsFor("nginx", "nginx"));
+  EXPECT_EQ(named.status, RuleStatus::kFail);
+  EXPECT_THAT(named.message, HasSubstr("image has non-numeric user (nginx), cannot verify user is "
+                                       "non-root"));
+  const RuleResult root =
+      onlyWithFacts(policyWith("runAsNonRoot: {}"), podRequest({c}), factsFor("nginx", ""));
+  EXPECT_EQ(root.status, RuleStatus::kFail);
+  EXPECT_THAT(root.message, HasSubstr("container has runAsNonRoot and image will run as root"));
 }
 
 TEST(RunAsNonRoot, ContainerRunAsNonRootFalseOverridesPodTrue) {

@@ -92,13 +92,48 @@ Finding runsAsRoot(const PodSpec& pod, bool fromPod) {
       "set securityContext.runAsUser to a non-zero UID in the container, or change " + field);
 }
 
+/// What the kubelet does with runAsNonRoot: true and no runAsUser (verifyRunAsNonRoot in
+/// pkg/kubelet/kuberuntime): it refuses to start a container whose image USER is root, unset, or
+/// a name it cannot map to a UID without reading the image. Said at admission, with the kubelet's
+/// own words, instead of as CreateContainerConfigError once the pod is scheduled.
+Finding predictKubelet(const std::string& user) {
+  const std::string name = user.substr(0, user.find(':'));
+  const std::string remediation =
+      "set USER to a numeric non-zero UID in the image's final stage (e.g. USER 65532:65532), "
+      "or set securityContext.runAsUser";
+  if (name.empty() || name == "root" ||
+      (isAllDigits(name) && name.find_first_not_of('0') == std::string::npos)) {
+    return fail("the kubelet will refuse to start it: runAsNonRoot is true and the image's USER " +
+                    (user.empty() ? std::string("is not set (root)") : "is \"" + user + "\"") +
+                    " (\"container has runAsNonRoot and image will run as root\")",
+                remediation);
+  }
+  if (!isAllDigits(name)) {
+    return fail(
+        "the kubelet will refuse to start it: runAsNonRoot is true and the image's USER \"" + user +
+            "\" is a name (\"image has non-numeric user (" + name +
+            "), cannot verify user is non-root\")",
+        remediation);
+  }
+  return pass();
+}
+
+/// True when the pod asks for runAsNonRoot and leaves the UID to the image: the kubelet then
+/// checks the image's USER itself.
+bool kubeletChecksImageUser(const Target& target) {
+  const auto& context = target.subject->container->securityContext;
+  const auto& podContext = target.pod.securityContext;
+  return !effective(context.runAsUser, podContext.runAsUser).value &&
+         effective(context.runAsNonRoot, podContext.runAsNonRoot).value == true;
+}
+
 /// Why the image's USER decides, or nullopt when the pod's securityContext settles it.
 std::optional<std::string> userLeftToImage(const Target& target) {
   const auto& context = target.subject->container->securityContext;
   const auto& podContext = target.pod.securityContext;
   if (effective(context.runAsUser, podContext.runAsUser).value) return std::nullopt;
-  // Without a UID the image's USER decides; the kubelet refuses to start a root image only
-  // when runAsNonRoot is true, so that is what we require.
+  // Without a UID the image's USER decides. With runAsNonRoot: true the kubelet guards it
+  // (predictKubelet); otherwise nothing does, so the image's USER is judged here.
   const auto nonRoot = effective(context.runAsNonRoot, podContext.runAsNonRoot);
   if (nonRoot.value == true) return std::nullopt;
   if (!nonRoot.value) return "runAsUser and runAsNonRoot are not set";
@@ -111,8 +146,8 @@ class RunAsNonRoot final : public RuleCheck {
  public:
   FactNeeds needs(const Target& target) const override {
     FactNeeds needs;
-    needs.config = userLeftToImage(target).has_value();
-    needs.filesIfNamedUser = needs.config;
+    needs.filesIfNamedUser = userLeftToImage(target).has_value();
+    needs.config = needs.filesIfNamedUser || kubeletChecksImageUser(target);
     return needs;
   }
 
@@ -121,6 +156,11 @@ class RunAsNonRoot final : public RuleCheck {
     const auto uid =
         effective(container.securityContext.runAsUser, target.pod.securityContext.runAsUser);
     if (uid.value) return *uid.value != 0 ? pass() : runsAsRoot(target.pod, uid.fromPod);
+    if (kubeletChecksImageUser(target)) {
+      return withFacts(target, [](const image::ImageFacts& facts) {
+        return predictKubelet(facts.imageConfig.user);
+      });
+    }
     const auto why = userLeftToImage(target);
     if (!why) return pass();
     return withFacts(target, [&](const image::ImageFacts& facts) {
