@@ -631,3 +631,25 @@ TEST(AdmissionServiceShutdown, JoinDropsQueuedFetchesAndTheirReviewsAnswerAtOnce
 
 }  // namespace
 }  // namespace imagegate::service
+
+namespace imagegate::service {
+namespace {
+
+TEST(AdmissionServicePolicies, ASwappedSetDecidesTheReviewsThatStartAfterwards) {
+  AdmissionService service = serviceWith({});
+  const auto empty = service.policies();
+  EXPECT_TRUE(service.review(podReview(rootPod()).dump(), kDeadline).allowed);
+
+  auto strict = std::make_shared<policy::PolicySet>();
+  strict->policies.push_back(
+      makePolicy("strict", policy::Action::kEnforce, {rule("non-root", "runAsNonRoot: {}")}));
+  service.setPolicies(strict);
+  EXPECT_EQ(service.policies(), strict);
+  EXPECT_FALSE(service.review(podReview(rootPod()).dump(), kDeadline).allowed);
+  // The set a review started with stays alive as long as the review needs it; the old one is
+  // released once nothing uses it.
+  EXPECT_EQ(empty.use_count(), 1);
+}
+
+}  // namespace
+}  // namespace imagegate::service
