@@ -164,7 +164,7 @@ TEST_F(AuditCommandTest, WarningsOnlyExitZeroAndSeveralFilesAddUp) {
   testutil::writeFile(dir_ / "agent.json", daemonSet.dump());
   testutil::writeFile(dir_ / "db.json", json({{"kind", "List"}, {"items", {statefulSet}}}).dump());
   const AuditRun run = audit("--output json " + shellQuote((dir_ / "agent.json").string()) + " " +
-                        shellQuote((dir_ / "db.json").string()));
+                             shellQuote((dir_ / "db.json").string()));
   EXPECT_EQ(run.exitCode, 0) << run.out << run.err;
   const json report = json::parse(run.out);
   EXPECT_EQ(report["summary"]["objects"], 2);
