@@ -602,6 +602,98 @@ TEST_F(CheckCommand, TokenRegistryAnonymousPull) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// audit: a kubectl List whose images live in the real registries
+
+json auditPod(const std::string& ns, const std::string& name, const std::string& image,
+              const json& owner = nullptr) {
+  json metadata = {{"namespace", ns}, {"name", name}, {"uid", "uid-" + name}};
+  if (!owner.is_null()) metadata["ownerReferences"] = json::array({owner});
+  return {{"apiVersion", "v1"},
+          {"kind", "Pod"},
+          {"metadata", metadata},
+          {"spec", {{"containers", json::array({{{"name", "app"}, {"image", image}}})}}}};
+}
+
+json ownedBy(const std::string& kind, const std::string& name) {
+  return {{"apiVersion", "apps/v1"},
+          {"kind", kind},
+          {"name", name},
+          {"uid", "uid-" + name},
+          {"controller", true}};
+}
+
+/// A workload of `kind` (apps/v1 unless a CronJob) named `name` whose pod runs `image`.
+json auditWorkload(const std::string& kind, const std::string& ns, const std::string& name,
+                   const std::string& image, const json& owner = nullptr) {
+  const json pod = auditPod(ns, name, image);
+  json object = {{"apiVersion", kind == "CronJob" ? "batch/v1" : "apps/v1"},
+                 {"kind", kind},
+                 {"metadata", pod["metadata"]}};
+  if (!owner.is_null()) object["metadata"]["ownerReferences"] = json::array({owner});
+  const json podTemplate = {{"spec", pod["spec"]}};
+  object["spec"] =
+      kind == "CronJob"
+          ? json{{"schedule", "@daily"}, {"jobTemplate", {{"spec", {{"template", podTemplate}}}}}}
+          : json{{"template", podTemplate}};
+  return object;
+}
+
+class AuditCommand : public CheckCommand {};
+
+TEST_F(AuditCommand, ReportsWhatTheImagesFactsWouldDeny) {
+  const std::string unreachable = FactsFixtures::stopped().host() + "/test/static:1";
+  const json list = {
+      {"apiVersion", "v1"},
+      {"kind", "List"},
+      {"items",
+       {auditWorkload("Deployment", "shop", "api", tls().ref("STATIC_1")),
+        auditWorkload("ReplicaSet", "shop", "api-5d8f", tls().ref("STATIC_1"),
+                      ownedBy("Deployment", "api")),
+        auditPod("shop", "api-5d8f-x2", tls().ref("STATIC_1"), ownedBy("ReplicaSet", "api-5d8f")),
+        auditPod("shop", "rooty", tls().ref("STATIC_ROOT_1")),
+        auditPod("shop", "gone", unreachable),
+        auditWorkload("CronJob", "batch", "big", tls().ref("BIG_1"))}}};
+  const fs::path input = FactsFixtures::root() / "audit-list.json";
+  writeFile(input, list.dump(2));
+  const std::vector<std::string> args = {
+      "audit", "--policy", FactsFixtures::file("check-policy.yaml").string(), "--registry-config",
+      FactsFixtures::file("check.yaml").string()};
+
+  std::vector<std::string> jsonArgs = args;
+  jsonArgs.insert(jsonArgs.end(), {"--output", "json", input.string()});
+  const ToolRun run = imagegate(jsonArgs);
+  EXPECT_EQ(run.exitCode, 1) << run.all();
+  const json report = run.outJson();
+  ASSERT_TRUE(report.is_object()) << run.all();
+  const json& summary = report["summary"];
+  EXPECT_EQ(summary["objects"], 6);
+  EXPECT_EQ(summary["workloads"], 4);
+  EXPECT_EQ(summary["reportedThroughOwner"], 2);
+  EXPECT_EQ(summary["clean"], 1);
+  EXPECT_EQ(summary["withDenials"], 3);
+  ASSERT_EQ(summary["imagesNotFetched"].size(), 1u) << summary.dump(2);
+  EXPECT_EQ(summary["imagesNotFetched"][0]["image"], unreachable);
+  std::map<std::string, std::string> verdicts;
+  for (const json& w : report["workloads"]) verdicts[w["name"]] = w["verdict"];
+  EXPECT_EQ(verdicts, (std::map<std::string, std::string>{
+                          {"api", "clean"}, {"rooty", "deny"}, {"gone", "deny"}, {"big", "deny"}}));
+
+  std::vector<std::string> tableArgs = args;
+  tableArgs.push_back("-");
+  const ToolRun table = imagegate(tableArgs, input);
+  EXPECT_EQ(table.exitCode, 1) << table.all();
+  EXPECT_THAT(table.out, HasSubstr("DENY  shop/Pod/rooty\n  deny  image-facts/non-root  container "
+                                   "\"app\" (" +
+                                   tls().ref("STATIC_ROOT_1") + ")\n"));
+  EXPECT_THAT(table.out, HasSubstr("USER is \"root\""));
+  EXPECT_THAT(table.out, HasSubstr("DENY  batch/CronJob/big\n  deny  image-facts/small"));
+  EXPECT_THAT(table.out, HasSubstr("Images whose facts could not be fetched (1; "));
+  EXPECT_THAT(table.out, HasSubstr("  " + unreachable + ": "));
+  EXPECT_THAT(table.out, Not(HasSubstr("shop/Deployment/api")));  // clean
+  EXPECT_THAT(table.err, HasSubstr("fetching the facts of 4 images"));
+}
+
+// ---------------------------------------------------------------------------------------------
 // serve and review
 
 std::optional<int> reportedPort(const std::string& log) {

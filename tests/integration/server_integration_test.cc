@@ -199,7 +199,9 @@ TEST_F(ServerIntegrationTest, HealthzAndReadyzAnswerOk) {
   EXPECT_EQ(health.body, "ok\n");
   const HttpResult ready = curl({url("/readyz")});
   EXPECT_EQ(ready.status, 200);
-  EXPECT_EQ(ready.body, "ok\n");
+  // Then what is loaded: the certificate's expiry and the policy revision (reload_test).
+  EXPECT_THAT(ready.body, StartsWith("ok\ncertificateNotAfter: 20"));
+  EXPECT_THAT(ready.body, HasSubstr("\npolicyRevision: "));
 }
 
 TEST_F(ServerIntegrationTest, AllowsCompliantPod) {

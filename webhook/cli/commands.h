@@ -13,15 +13,16 @@
 namespace imagegate::cli {
 
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitViolations = 1;   ///< `review` denied the object.
+inline constexpr int kExitViolations = 1;   ///< `review` denied the object, `audit` would deny.
 inline constexpr int kExitUsage = 2;        ///< Bad flags, unloadable policies or certificates.
-inline constexpr int kExitFetchFailed = 3;  ///< `check` could not fetch an image.
+inline constexpr int kExitFetchFailed = 3;  ///< `check`/`audit` could not fetch an image.
 
 int serveCommand(const std::vector<std::string>& args);
 int reviewCommand(const std::vector<std::string>& args);
 int policyCommand(const std::vector<std::string>& args);
 int checkCommand(const std::vector<std::string>& args);
 int layerCommand(const std::vector<std::string>& args);
+int auditCommand(const std::vector<std::string>& args);
 
 /// `policies` in the working directory when it exists, so `--policy` can be left out there.
 std::string defaultPolicyPath();

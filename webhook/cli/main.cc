@@ -19,12 +19,13 @@ constexpr const char* kUsage =
     "  policy lint P  check the policy file or directory P\n"
     "  check IMAGE... fetch images from their registries and evaluate the image-level rules\n"
     "  layer scan F   index the layer blob F (tar, gzip, zstd): files, secrets, setuid\n"
+    "  audit FILE|-   review what `kubectl get ... -A -o json` printed: what would be denied\n"
     "\n"
     "  imagegate <command> --help   options of a command\n"
     "  imagegate --version\n"
     "\n"
     "exit codes: 0 success, 1 policy violations (review denied), 2 usage or configuration "
-    "error, 3 (check) an image could not be fetched\n";
+    "error, 3 (check, audit) an image could not be fetched\n";
 
 }  // namespace
 
@@ -51,6 +52,7 @@ int main(int argc, char** argv) {
     if (command == "policy") return policyCommand(rest);
     if (command == "check") return checkCommand(rest);
     if (command == "layer") return layerCommand(rest);
+    if (command == "audit") return auditCommand(rest);
   } catch (const std::exception& e) {
     // Subcommands report expected failures themselves; this is the last line of defence.
     std::cerr << "imagegate: " << e.what() << "\n";

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "cli/commands.h"
+#include "cli/serve_reload.h"
 #include "cli/wiring.h"
 #include "common/duration.h"
 #include "common/error.h"
@@ -22,12 +23,16 @@ constexpr const char* kUsage =
     "usage: imagegate serve --tls-cert FILE --tls-key FILE [options]\n"
     "\n"
     "Serves the validating admission webhook: POST /validate (AdmissionReview v1),\n"
-    "GET /healthz, GET /readyz. SIGTERM or SIGINT drains and stops gracefully.\n";
+    "GET /healthz, GET /readyz. SIGTERM or SIGINT drains and stops gracefully.\n"
+    "Certificate, key, policy and registry-config files are checked every second: changes are\n"
+    "loaded without a restart (an invalid new set is rejected whole and the old one kept).\n";
 
 // Guards against values that program_options happily wraps around ("-1" as unsigned).
 constexpr unsigned kMaxThreads = 256;
 constexpr unsigned kMaxFetchesPerRegistry = 256;
 constexpr std::size_t kMaxRequestBytesLimit = std::size_t{1} << 30;
+// How often certificate, policy and registry-config files are checked for changes.
+constexpr std::chrono::seconds kReloadInterval{1};
 
 struct ServeFlags {
   std::string listen;
@@ -216,6 +221,9 @@ int serve(const ServeFlags& flags) {
     std::cerr << "imagegate serve: --policy is required (no ./policies here)\n";
     return kExitUsage;
   }
+  // Before loading: a change in between then shows as a new revision, which the reloader loads.
+  auto revision = std::make_shared<PolicyRevision>(shortRevision(policyFiles(flags.policyPath)));
+  options.readyDetails = [revision] { return "policyRevision: " + revision->get(); };
   const auto policies = loadPoliciesOrReport(flags.policyPath);
   if (!policies) return kExitUsage;
   if (policies->policies.empty()) {
@@ -225,8 +233,10 @@ int serve(const ServeFlags& flags) {
             {{"path", flags.policyPath}, {"policies", policies->policies.size()}});
 
   service::ServiceOptions serviceOptions;
+  std::shared_ptr<ReloadableRegistry> registry;
   try {
     serviceOptions = serviceOptionsFrom(flags);
+    registry = makeReloadable(serviceOptions.facts);
   } catch (const Error& e) {
     std::cerr << "imagegate serve: " << e.what() << "\n";
     return kExitUsage;
@@ -247,6 +257,10 @@ int serve(const ServeFlags& flags) {
     std::cerr << "imagegate serve: " << e.what() << "\n";
     return kExitUsage;
   }
+  // Declared after the server and the service it feeds: stops polling before they go.
+  const auto reloader =
+      startReloading({flags.certFile, flags.keyFile, flags.policyPath, flags.registryConfig},
+                     *server, service, registry, revision, kReloadInterval);
   server->run();
   // Reviews that outlived the shutdown timeout answer into the stopped server, which must
   // still exist: finish them before it goes.

@@ -27,4 +27,39 @@ service::FetcherOptions makeFetcherOptions(const std::string& registryConfigPath
   return fetcher;
 }
 
+ReloadableRegistry::ReloadableRegistry(const service::FetcherOptions& built)
+    : platform_(built.platform) {
+  replace(built);
+}
+
+void ReloadableRegistry::replace(const service::FetcherOptions& built) {
+  current_.store(std::make_shared<const Current>(Current{built.registry, built.cache}));
+}
+
+image::ImageFacts ReloadableRegistry::fetchFacts(const image::ImageRef& ref,
+                                                 const image::Platform& platform,
+                                                 Deadline deadline) {
+  const auto current = current_.load();
+  return current->registry->fetchFacts(ref, platform, deadline);
+}
+
+void ReloadableRegistry::fetchBlob(const image::ImageRef& ref, const image::Descriptor& blob,
+                                   const registry::BlobSink& sink, Deadline deadline) {
+  const auto current = current_.load();
+  current->registry->fetchBlob(ref, blob, sink, deadline);
+}
+
+std::optional<image::ImageFacts> ReloadableRegistry::cached(const image::ImageRef& ref,
+                                                            const image::Platform& platform) {
+  const auto current = current_.load();
+  return current->cache ? current->cache->cached(ref, platform) : std::nullopt;
+}
+
+std::shared_ptr<ReloadableRegistry> makeReloadable(service::FetcherOptions& options) {
+  auto reloadable = std::make_shared<ReloadableRegistry>(options);
+  options.registry = reloadable;
+  options.cache = reloadable;
+  return reloadable;
+}
+
 }  // namespace imagegate::cli

@@ -1,7 +1,11 @@
 #pragma once
 
+#include <atomic>
+#include <memory>
 #include <string>
 
+#include "cache/facts_cache.h"
+#include "registry/registry.h"
 #include "service/facts_fetcher.h"
 
 // The one place that builds the real implementations (registry client, cache) from flags and
@@ -13,5 +17,38 @@ namespace imagegate::cli {
 /// the file's platform. Throws imagegate::Error naming the file or flag and the problem.
 service::FetcherOptions makeFetcherOptions(const std::string& registryConfigPath,
                                            const std::string& platformFlag = "");
+
+/// The registry and cache of makeFetcherOptions(), replaceable while fetches run: what `serve`
+/// swaps in when its --registry-config file (or the Docker config or CA files it names) changes.
+/// A fetch keeps the registry it started with; the new one starts with an empty cache, so no
+/// facts fetched with the old credentials or CAs outlive them.
+class ReloadableRegistry : public registry::Registry, public cache::FactsCache {
+ public:
+  /// `built` is what makeFetcherOptions() returned.
+  explicit ReloadableRegistry(const service::FetcherOptions& built);
+  void replace(const service::FetcherOptions& built);
+  /// The platform of the first options: the fetcher's, which a replacement does not change.
+  const image::Platform& platform() const { return platform_; }
+
+  // registry::Registry
+  image::ImageFacts fetchFacts(const image::ImageRef& ref, const image::Platform& platform,
+                               Deadline deadline) override;
+  void fetchBlob(const image::ImageRef& ref, const image::Descriptor& blob,
+                 const registry::BlobSink& sink, Deadline deadline) override;
+  // cache::FactsCache
+  std::optional<image::ImageFacts> cached(const image::ImageRef& ref,
+                                          const image::Platform& platform) override;
+
+ private:
+  struct Current {
+    registry::RegistryPtr registry;
+    cache::FactsCachePtr cache;
+  };
+  const image::Platform platform_;
+  std::atomic<std::shared_ptr<const Current>> current_;
+};
+
+/// `options` with its registry and cache behind one ReloadableRegistry (returned too).
+std::shared_ptr<ReloadableRegistry> makeReloadable(service::FetcherOptions& options);
 
 }  // namespace imagegate::cli

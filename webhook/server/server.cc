@@ -90,7 +90,9 @@ class Server::Impl {
         signals_(control_),
         timer_(control_),
         trimTimer_(control_) {
-    state_->tls = makeTlsContext(state_->options.certFile, state_->options.keyFile);
+    state_->serving =
+        std::make_shared<ServingTls>(state_->options.certFile, state_->options.keyFile);
+    state_->tls = state_->serving->context();
     state_->handler = std::move(handler);
     addRoutes();
     net::ip::tcp::acceptor acceptor = bindAcceptor(ioc_, state_->options);
@@ -126,13 +128,19 @@ class Server::Impl {
     net::post(control_, [this] { beginStop("stop requested"); });
   }
 
+  ServingTls& serving() { return *state_->serving; }
+
  private:
   void addRoutes() {
     RouteTable& routes = state_->routes;
     routes.addReview("/validate");
     routes.addGet("/healthz", [] { return textReply(200, "ok"); });
     routes.addGet("/readyz", [state = state_.get()] {
-      return state->draining ? textReply(503, "draining") : textReply(200, "ok");
+      if (state->draining) return textReply(503, "draining");
+      // What is loaded, for whoever checks that a reload was picked up (probes read the status).
+      std::string body = "ok\ncertificateNotAfter: " + state->serving->notAfter();
+      if (state->options.readyDetails) body += "\n" + state->options.readyDetails();
+      return textReply(200, std::move(body));
     });
   }
 
@@ -225,5 +233,11 @@ std::uint16_t Server::port() const { return impl_->port(); }
 void Server::run() { impl_->run(); }
 
 void Server::stop() { impl_->stop(); }
+
+void Server::reloadCertificate(const std::string& certFile, const std::string& keyFile) {
+  impl_->serving().reload(certFile, keyFile);
+}
+
+std::string Server::certificateNotAfter() const { return impl_->serving().notAfter(); }
 
 }  // namespace imagegate::server

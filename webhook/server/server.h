@@ -53,6 +53,9 @@ struct ServerOptions {
   std::chrono::milliseconds maxReviewTimeout{30'000};
   std::chrono::milliseconds drainPeriod{0};  ///< After SIGTERM: /readyz 503, still serving.
   std::chrono::milliseconds shutdownTimeout{15'000};  ///< Then: wait this long for in-flight work.
+  /// Lines /readyz adds after "ok" and the certificate's notAfter (e.g. the policy revision);
+  /// called on an I/O thread, so it must be quick and thread-safe. Optional.
+  std::function<std::string()> readyDetails;
 };
 
 /// File descriptors kept back from connections for registry connections, policy and
@@ -82,6 +85,13 @@ class Server {
 
   /// Starts a graceful stop from any thread.
   void stop();
+
+  /// Loads and checks a new certificate and key; new TLS handshakes use them from now on,
+  /// open connections keep theirs. Throws imagegate::Error, keeping the current pair, when they
+  /// cannot be read or do not match. Thread-safe.
+  void reloadCertificate(const std::string& certFile, const std::string& keyFile);
+  /// The serving certificate's notAfter, ISO 8601 UTC.
+  std::string certificateNotAfter() const;
 
  private:
   class Impl;

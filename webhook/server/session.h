@@ -10,6 +10,7 @@
 #include "server/connection_table.h"
 #include "server/routes.h"
 #include "server/server.h"
+#include "server/tls_context.h"
 
 // One TLS connection (server-internal): handshake, then requests one at a time (keep-alive),
 // all on the connection's own strand.
@@ -29,7 +30,8 @@ struct ServerState {
   const ServerOptions options;
   ReviewHandler handler;
   RouteTable routes;
-  std::shared_ptr<boost::asio::ssl::context> tls;
+  std::shared_ptr<ServingTls> serving;             ///< Owns the certificate handshakes get.
+  std::shared_ptr<boost::asio::ssl::context> tls;  ///< serving->context().
   ConnectionTable connections;
   std::atomic<bool> draining{false};  ///< /readyz says 503; responses close their connection.
   std::atomic<bool> closing{false};   ///< Acceptor closed: finish in-flight requests only.

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 
 #include "common/error.h"
@@ -92,7 +93,46 @@ void loadCertificateAndKey(ssl::context& context, const std::string& certFile,
   }
 }
 
+/// Gives the handshake of `ssl` the certificate, chain and key of the context loaded last.
+int useLoadedCertificate(SSL* ssl, void* arg) {
+  const auto loaded = static_cast<const std::atomic<std::shared_ptr<ssl::context>>*>(arg)->load();
+  SSL_CTX* source = loaded->native_handle();
+  STACK_OF(X509)* chain = nullptr;
+  SSL_CTX_get0_chain_certs(source, &chain);
+  // override=1: replaces what the SSL has; the context it comes from holds none, so no other
+  // certificate type can linger beside the new one.
+  return SSL_use_cert_and_key(ssl, SSL_CTX_get0_certificate(source),
+                              SSL_CTX_get0_privatekey(source), chain, 1);
+}
+
+/// ASN1_TIME as ISO 8601 UTC.
+std::string isoTime(const ASN1_TIME* time) {
+  std::tm parts{};
+  if (time == nullptr || ASN1_TIME_to_tm(time, &parts) != 1) return "";
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
+  return text;
+}
+
 }  // namespace
+
+ServingTls::ServingTls(const std::string& certFile, const std::string& keyFile)
+    : context_(std::make_shared<ssl::context>(ssl::context::tls_server)),
+      loaded_(makeTlsContext(certFile, keyFile)) {
+  restrictProtocols(*context_);
+  SSL_CTX_set_cert_cb(context_->native_handle(), useLoadedCertificate, &loaded_);
+}
+
+ServingTls::~ServingTls() = default;
+
+void ServingTls::reload(const std::string& certFile, const std::string& keyFile) {
+  loaded_.store(makeTlsContext(certFile, keyFile));
+}
+
+std::string ServingTls::notAfter() const {
+  const auto loaded = loaded_.load();
+  return isoTime(X509_get0_notAfter(SSL_CTX_get0_certificate(loaded->native_handle())));
+}
 
 std::shared_ptr<ssl::context> makeTlsContext(const std::string& certFile,
                                              const std::string& keyFile) {

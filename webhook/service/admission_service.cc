@@ -73,7 +73,8 @@ ReviewOutcome answer(const admission::ReviewEnvelope& envelope, const std::strin
 
 AdmissionService::AdmissionService(std::shared_ptr<const policy::PolicySet> policies,
                                    ServiceOptions options)
-    : policies_(std::move(policies)),
+    : policies_(std::make_unique<std::atomic<std::shared_ptr<const policy::PolicySet>>>(
+          std::move(policies))),
       options_(std::move(options)),
       reviewPool_(std::make_unique<TaskPool>(options_.waitThreads)) {
   if (options_.facts.registry) fetcher_ = std::make_unique<FactsFetcher>(options_.facts);
@@ -108,8 +109,9 @@ std::variant<ReviewOutcome, AdmissionService::PendingPtr> AdmissionService::deco
   auto pending = std::make_shared<Pending>();
   pending->envelope = std::move(decoded.envelope);
   pending->request = std::get<AdmissionRequest>(std::move(decoded.request));
+  pending->policies = policies_->load();
   if (const auto& object = pending->request.object) {
-    pending->plan = policy::planReview(*policies_, *object, pending->request.namespaceName);
+    pending->plan = policy::planReview(*pending->policies, *object, pending->request.namespaceName);
   }
   if (fetcher_) pending->toFetch = fetcher_->lookUpKnown(pending->plan, pending->facts);
   return pending;
@@ -164,6 +166,14 @@ void AdmissionService::reviewAsync(std::string_view body, Deadline deadline,
 
 bool AdmissionService::waitForFetches(std::chrono::milliseconds maxWait) const {
   return !fetcher_ || fetcher_->waitIdle(SteadyClock::now() + maxWait);
+}
+
+void AdmissionService::setPolicies(std::shared_ptr<const policy::PolicySet> policies) {
+  policies_->store(std::move(policies));
+}
+
+std::shared_ptr<const policy::PolicySet> AdmissionService::policies() const {
+  return policies_->load();
 }
 
 void AdmissionService::join() { joinUntil(std::nullopt); }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -77,11 +78,19 @@ class AdmissionService {
   /// given a non-empty answer should leave the process rather than destroy the service.
   std::vector<std::string> join(std::chrono::milliseconds maxWait);
 
+  /// Reviews decoded from now on use `policies`; reviews in flight finish on the set they
+  /// started with. Thread-safe.
+  void setPolicies(std::shared_ptr<const policy::PolicySet> policies);
+  /// The set new reviews use.
+  std::shared_ptr<const policy::PolicySet> policies() const;
+
  private:
   /// A decoded request, its plan and the facts of the images its rules need, as far as they
   /// are known. Always on the heap: the plan points into the request.
   struct Pending {
     admission::ReviewEnvelope envelope;
+    /// The policies the review started with; the plan points into them.
+    std::shared_ptr<const policy::PolicySet> policies;
     admission::AdmissionRequest request;
     policy::ReviewPlan plan;
     policy::ImageFactsMap facts;           ///< From the cache, or why an image cannot be fetched.
@@ -96,7 +105,9 @@ class AdmissionService {
   ReviewOutcome finish(const Pending& pending) const;
   std::vector<std::string> joinUntil(std::optional<SteadyClock::time_point> until);
 
-  std::shared_ptr<const policy::PolicySet> policies_;
+  /// Swapped whole by setPolicies() while reviews run (a reload): each review takes a snapshot.
+  /// In a unique_ptr so that the service stays movable.
+  std::unique_ptr<std::atomic<std::shared_ptr<const policy::PolicySet>>> policies_;
   ServiceOptions options_;
   std::unique_ptr<FactsFetcher> fetcher_;  ///< Only when a registry is set.
   /// Always: large bodies are decoded here even without a registry. Declared after fetcher_ so

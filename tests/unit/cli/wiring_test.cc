@@ -7,6 +7,7 @@
 
 #include "cli/wiring.h"
 #include "common/error.h"
+#include "testutil/fake_registry.h"
 
 namespace imagegate::cli {
 namespace {
@@ -51,6 +52,38 @@ TEST(MakeFetcherOptions, ProblemsNameTheirSource) {
     EXPECT_THAT(e.what(), HasSubstr("/nonexistent/registries.yaml"));
   }
   EXPECT_THROW(makeFetcherOptions("", "not a platform"), Error);
+}
+
+}  // namespace
+}  // namespace imagegate::cli
+
+namespace imagegate::cli {
+namespace {
+
+TEST(ReloadableRegistry, FetchesAfterAReplacementGoToTheNewRegistry) {
+  auto first = std::make_shared<testutil::FakeRegistry>();
+  first->add("registry.example/app:1", "root");
+  auto second = std::make_shared<testutil::FakeRegistry>();
+  second->add("registry.example/app:1", "65532");
+  service::FetcherOptions built;
+  built.registry = first;
+  built.platform = image::Platform::parse("linux/arm64");
+  service::FetcherOptions options = built;
+  const auto reloadable = makeReloadable(options);
+  EXPECT_EQ(options.registry.get(), reloadable.get());
+  EXPECT_EQ(dynamic_cast<void*>(options.cache.get()), dynamic_cast<void*>(reloadable.get()));
+
+  const image::ImageRef ref = image::parseImageRef("registry.example/app:1");
+  const Deadline deadline = Deadline::after(std::chrono::seconds(10));
+  EXPECT_EQ(options.registry->fetchFacts(ref, built.platform, deadline).imageConfig.user, "root");
+  EXPECT_FALSE(options.cache->cached(ref, built.platform));  // no cache configured
+
+  built.registry = second;
+  built.platform = image::Platform::parse("linux/amd64");
+  reloadable->replace(built);
+  EXPECT_EQ(options.registry->fetchFacts(ref, built.platform, deadline).imageConfig.user, "65532");
+  EXPECT_EQ(first->callsFor("registry.example/app:1"), 1);
+  EXPECT_EQ(reloadable->platform().str(), "linux/arm64");  // the fetcher's, fixed at start-up
 }
 
 }  // namespace

@@ -633,3 +633,56 @@ TEST(AdmissionServiceShutdown, JoinDropsQueuedFetchesAndTheirReviewsAnswerAtOnce
 
 }  // namespace
 }  // namespace imagegate::service
+
+namespace imagegate::service {
+namespace {
+
+TEST(AdmissionServicePolicies, ASwappedSetDecidesTheReviewsThatStartAfterwards) {
+  AdmissionService service = serviceWith({});
+  const auto empty = service.policies();
+  EXPECT_TRUE(service.review(podReview(rootPod()).dump(), kDeadline).allowed);
+
+  auto strict = std::make_shared<policy::PolicySet>();
+  strict->policies.push_back(
+      makePolicy("strict", policy::Action::kEnforce, {rule("non-root", "runAsNonRoot: {}")}));
+  service.setPolicies(strict);
+  EXPECT_EQ(service.policies(), strict);
+  EXPECT_FALSE(service.review(podReview(rootPod()).dump(), kDeadline).allowed);
+  // The set a review started with stays alive as long as the review needs it; the old one is
+  // released once nothing uses it.
+  EXPECT_EQ(empty.use_count(), 1);
+}
+
+}  // namespace
+}  // namespace imagegate::service
+
+namespace imagegate::service {
+namespace {
+
+TEST(AdmissionServicePolicies, AReviewInFlightFinishesOnTheSetItStartedWith) {
+  auto fake = std::make_shared<testutil::FakeRegistry>();
+  fake->add("ghcr.io/acme/root:1", "root");
+  fake->holdUntilReleased("ghcr.io");
+  auto service = serviceWithRegistry(
+      {makePolicy("prod", policy::Action::kEnforce, {rule("non-root", "runAsNonRoot: {}")})}, fake);
+  testutil::ReleaseOnExit release(*fake);
+  std::weak_ptr<const policy::PolicySet> started = service.policies();
+  std::promise<ReviewOutcome> answer;
+  service.reviewAsync(podReview(openPod({"ghcr.io/acme/root:1"})).dump(), kDeadline,
+                      [&](ReviewOutcome outcome) { answer.set_value(std::move(outcome)); });
+  ASSERT_TRUE(fake->waitUntilInFlight(1));
+
+  // A reload to a set that allows everything while the review waits on the registry.
+  service.setPolicies(std::make_shared<policy::PolicySet>());
+  EXPECT_FALSE(started.expired());  // the waiting review holds it
+  fake->releaseHeldFetches();
+  const ReviewOutcome outcome = answer.get_future().get();
+  EXPECT_FALSE(outcome.allowed);
+  EXPECT_THAT(response(outcome)["status"]["message"].get<std::string>(),
+              HasSubstr("the image's USER is \"root\""));
+  EXPECT_TRUE(
+      service.review(podReview(openPod({"ghcr.io/acme/root:1"})).dump(), kDeadline).allowed);
+}
+
+}  // namespace
+}  // namespace imagegate::service
