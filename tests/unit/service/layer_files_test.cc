@@ -189,6 +189,31 @@ TEST(LayerFilesTest, CacheHasOneFlightPerDigest) {
   EXPECT_EQ(cache.entries(), 1u);
 }
 
+TEST(LayerFilesTest, CacheStatsCountHitsMissesAndLeastRecentlyUsedEvictions) {
+  auto indexOf = [](const std::string& path) {
+    image::LayerIndexBuilder builder;
+    builder.add(path, image::EntryType::kRegular, 0644, 0, 0, 3);
+    return std::make_shared<const image::LayerIndex>(std::move(builder).build());
+  };
+  const std::size_t one = indexOf("a/file")->memoryBytes();
+  LayerIndexCache cache(2 * one + one / 2);  // room for two
+  for (const std::string digest : {"sha256:1", "sha256:2"}) {
+    ASSERT_TRUE(cache.lookupOrClaim(digest).mustScan);  // misses
+    cache.complete(digest, indexOf("a/file"));
+  }
+  EXPECT_FALSE(cache.lookupOrClaim("sha256:1").mustScan);  // hit; 1 is now the newest
+  ASSERT_TRUE(cache.lookupOrClaim("sha256:3").mustScan);   // miss
+  cache.complete("sha256:3", indexOf("a/file"));           // evicts 2
+  const cache::CacheStats stats = cache.stats();
+  EXPECT_EQ(stats.entries, 2u);
+  EXPECT_EQ(stats.bytes, 2 * one);
+  EXPECT_EQ(stats.hits, 1u);
+  EXPECT_EQ(stats.misses, 3u);
+  EXPECT_EQ(stats.evictions, 1u);
+  EXPECT_FALSE(cache.lookupOrClaim("sha256:1").mustScan);
+  EXPECT_TRUE(cache.lookupOrClaim("sha256:2").mustScan);
+}
+
 TEST(LayerFilesTest, CacheFailuresAreNotRememberedAndTheBudgetHolds) {
   LayerIndexCache cache(1);  // smaller than any index: nothing is kept
   const auto claim = cache.lookupOrClaim("sha256:x");
