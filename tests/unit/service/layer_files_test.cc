@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -174,6 +177,65 @@ TEST(LayerFilesTest, ConcurrentReviewsShareOneScan) {
   }
   EXPECT_EQ(f.fake->callsForBlob(f.base.digest), 1);
   EXPECT_EQ(f.fake->callsForBlob(f.app.digest), 1);
+}
+
+/// An EntryStore in memory, as the cache directory or Redis would behave (without the envelope,
+/// which the cache module's own tests cover).
+class MemoryStore : public cache::EntryStore {
+ public:
+  std::optional<std::string> load(cache::EntryKind kind, const std::string& key) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto found = entries_.find({kind, key});
+    if (found == entries_.end()) return std::nullopt;
+    return found->second;
+  }
+  void save(cache::EntryKind kind, const std::string& key, std::string_view payload) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    entries_[{kind, key}] = std::string(payload);
+  }
+  cache::CacheStats stats() const override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return {entries_.size(), 0, 0, 0, 0};
+  }
+  mutable std::mutex mutex_;
+  std::map<std::pair<cache::EntryKind, std::string>, std::string> entries_;
+};
+
+TEST(LayerFilesTest, LayerIndexesGoToTheStoreAndComeBackWithoutAFetch) {
+  Fixture f;
+  f.fake->addFacts("example.test/app:1", factsWith({f.base, f.app}, "b"));
+  auto store = std::make_shared<MemoryStore>();
+  FetcherOptions options = optionsFor(f.fake);
+  options.files.store = store;
+  {
+    FactsFetcher first(options);
+    ASSERT_TRUE(review(first, {"example.test/app:1"}).begin()->second.files);
+  }
+  EXPECT_EQ(store->entries_.size(), 2u);
+  EXPECT_EQ(f.fake->callsForBlob(f.base.digest), 1);
+  // A new fetcher (another replica, or this one restarted) reads the indexes from the store.
+  FactsFetcher second(options);
+  const auto facts = review(second, {"example.test/app:1"});
+  ASSERT_TRUE(facts.begin()->second.files) << facts.begin()->second.filesError;
+  EXPECT_TRUE(facts.begin()->second.files->find("app/server"));
+  EXPECT_EQ(f.fake->callsForBlob(f.base.digest), 1);
+  EXPECT_EQ(f.fake->callsForBlob(f.app.digest), 1);
+}
+
+TEST(LayerFilesTest, UnreadableStoredIndexIsIgnoredWithAWarningAndTheLayerScanned) {
+  Fixture f;
+  f.fake->addFacts("example.test/app:1", factsWith({f.base}, "b"));
+  auto store = std::make_shared<MemoryStore>();
+  store->save(cache::EntryKind::kLayerIndex, f.base.digest, "not a layer index");
+  FetcherOptions options = optionsFor(f.fake);
+  options.files.store = store;
+  FactsFetcher fetcher(options);
+  ::testing::internal::CaptureStderr();
+  const auto facts = review(fetcher, {"example.test/app:1"});
+  EXPECT_THAT(::testing::internal::GetCapturedStderr(), HasSubstr("cannot be read"));
+  ASSERT_TRUE(facts.begin()->second.files) << facts.begin()->second.filesError;
+  EXPECT_TRUE(facts.begin()->second.files->find("bin/busybox"));
+  EXPECT_EQ(f.fake->callsForBlob(f.base.digest), 1);
 }
 
 TEST(LayerFilesTest, CacheHasOneFlightPerDigest) {
