@@ -58,6 +58,8 @@ class RedisServer {
         argv.push_back("--requirepass");
         argv.push_back(password);
       }
+      // A log of an earlier run would say "Ready" before this one is.
+      std::filesystem::remove(dir_ / "redis.log");
       child_ = startChild(argv, dir_ / "redis.log");
       if (waitFor(
               [&] {

@@ -25,6 +25,14 @@ fs::path testDir() {
           std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
 }
 
+/// Removes the test's directory (redis-server's log and working directory) when the test ends.
+struct RemoveTestDir {
+  ~RemoveTestDir() {
+    std::error_code ignored;
+    fs::remove_all(testDir(), ignored);
+  }
+};
+
 RedisStoreOptions optionsFor(const testutil::RedisServer& redis) {
   RedisStoreOptions options;
   parseRedisAddress(redis.address(), options);
@@ -46,6 +54,7 @@ void rawSet(const testutil::RedisServer& redis, const std::string& key, const st
 }
 
 TEST(RedisStore, SharesEntriesBetweenStoresUnderVersionedPrefixedKeys) {
+  const RemoveTestDir cleanup;
   testutil::RedisServer redis(testDir());
   RedisStore first(optionsFor(redis));
   RedisStore second(optionsFor(redis));
@@ -60,6 +69,7 @@ TEST(RedisStore, SharesEntriesBetweenStoresUnderVersionedPrefixedKeys) {
 }
 
 TEST(RedisStore, ValuesThatFailVerificationAreIgnoredWithAWarning) {
+  const RemoveTestDir cleanup;
   testutil::RedisServer redis(testDir());
   RedisStore store(optionsFor(redis));
   const std::string other = "sha256:" + std::string(64, 'b');
@@ -76,6 +86,7 @@ TEST(RedisStore, ValuesThatFailVerificationAreIgnoredWithAWarning) {
 }
 
 TEST(RedisStore, PasswordIsSentAndAWrongOneDegradesToMisses) {
+  const RemoveTestDir cleanup;
   testutil::RedisServer redis(testDir(), "s3cret-redis-password");
   RedisStoreOptions options = optionsFor(redis);
   options.password = "s3cret-redis-password";
@@ -94,6 +105,7 @@ TEST(RedisStore, PasswordIsSentAndAWrongOneDegradesToMisses) {
 }
 
 TEST(RedisStore, LostRedisDegradesToMissesWithOneWarningAndReconnectsLater) {
+  const RemoveTestDir cleanup;
   testutil::RedisServer redis(testDir());
   RedisStore store(optionsFor(redis));
   store.save(EntryKind::kLayerIndex, kLayer, "index bytes");
