@@ -10,6 +10,8 @@ packages=(
   libgtest-dev libgmock-dev
   # layer scanning: ISA-L inflate (and its igzip CLI for the benchmark), libzstd (and zstd)
   libisal-dev isal libzstd-dev zstd
+  # the cache shared by replicas: the Redis client (0.14: no TLS) and redis-server for its tests
+  libhiredis-dev redis-server
   # tests: TLS material, HTTP client, real OCI registry and daemonless image building
   openssl curl ca-certificates jq
   docker-registry apache2-utils skopeo umoci busybox-static python3-jwt python3-cryptography

@@ -131,6 +131,12 @@ def scenarios():
                                           "ghcr.io": {"identitytoken": "token"}}}},
             "imagePullSecrets": [{"name": "pull-imagegate"}]}),
         "existing-registry-secret": ["--set", "registry.credentials.existingSecret=corp-pull"],
+        "redis-cache": values_file({"cache": {
+            "memory": "64Mi", "tagTtl": "30s",
+            "persistence": {"sizeLimit": "2Gi", "maxBytes": "1536Mi"},
+            "redis": {"address": "redis.cache.svc:6379", "timeout": "150ms",
+                      "passwordSecret": {"name": "imagegate-redis", "key": "redis-password"}}}}),
+        "no-cache-persistence": ["--set", "cache.persistence.enabled=false"],
         "hard-anti-affinity-one-replica": ["--set", "podAntiAffinity=hard", "--set", "replicas=1",
                                            "--set", "podDisruptionBudget.enabled=false"],
         "options": values_file({"priorityClassName": "system-cluster-critical",
@@ -161,6 +167,8 @@ def materialize(directory, files):
 
 def volume_files(objects, volume, fullname=f"{RELEASE}-imagegate"):
     """The files a Deployment volume puts in the container, from the rendered ConfigMap/Secret."""
+    if "emptyDir" in volume:
+        return {}
     if "configMap" in volume:
         source = objects[("ConfigMap", volume["configMap"]["name"])]["data"]
         decode = str.encode
@@ -185,7 +193,8 @@ def mount_all(objects, root):
     # The registry config names mounted files by absolute path: point it into root too.
     registry_dir = root / "etc/imagegate/registry"
     config = (registry_dir / "registries.yaml").resolve()
-    config.write_text(config.read_text().replace("/etc/imagegate/", f"{root}/etc/imagegate/"))
+    config.write_text(config.read_text().replace("/etc/imagegate/", f"{root}/etc/imagegate/")
+                      .replace("/var/cache/imagegate", f"{root}/var/cache/imagegate"))
     return {name: value.replace("/etc/imagegate/", f"{root}/etc/imagegate/")
             for name, value in flags(objects).items()}
 
@@ -700,6 +709,52 @@ class RenderedObjectsTest(unittest.TestCase):
         # Without credentials nothing about them is rendered or mounted.
         self.assertNotIn("docker-config", {v["name"] for v in one(
             self.objects["default"], "Deployment")["spec"]["template"]["spec"]["volumes"]})
+
+    def test_cache_modes(self):
+        objects = self.objects["redis-cache"]
+        pod = one(objects, "Deployment")["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
+        self.assertEqual(volumes["cache"]["emptyDir"], {"sizeLimit": "2Gi"})
+        self.assertEqual(mounts["cache"]["mountPath"], "/var/cache/imagegate")
+        self.assertFalse(mounts["cache"].get("readOnly", False))
+        self.assertEqual(volumes["redis-password"]["secret"]["secretName"], "imagegate-redis")
+        self.assertEqual(volumes["redis-password"]["secret"]["items"],
+                         [{"key": "redis-password", "path": "password"}])
+        self.assertTrue(mounts["redis-password"]["readOnly"])
+        config = yaml.safe_load(objects[("ConfigMap", f"{RELEASE}-imagegate-registry")]
+                                ["data"]["registries.yaml"])
+        self.assertEqual(config["cache"], {
+            "memory": "64Mi", "layerIndexMemory": "256Mi", "tagTtl": "30s",
+            "dir": "/var/cache/imagegate", "dirBytes": "1536Mi",
+            "redis": {"address": "redis.cache.svc:6379", "keyPrefix": "imagegate:",
+                      "timeout": "150ms", "passwordFile": "/etc/imagegate/redis/password"}})
+        # The rendered settings load in imagegate: the existing Secret is laid out as the kubelet
+        # would, and `imagegate review` (which builds the caches before anything) runs with them.
+        # Redis is not there: the review must still be answered from the local cache.
+        root = ARGS.scratch / "redis-cache-root"
+        materialize(root / "etc/imagegate/redis", {"password": "s3cret\n"})
+        pod["volumes"] = [v for v in pod["volumes"] if v["name"] != "redis-password"]
+        pod["containers"][0]["volumeMounts"] = [
+            m for m in pod["containers"][0]["volumeMounts"] if m["name"] != "redis-password"]
+        serve = mount_all(objects, root)
+        review = run_imagegate("review", "--policy", serve["policy"], "--registry-config",
+                               serve["registry-config"],
+                               str(ARGS.source_dir / "tests/data/admission/pod-allow.json"))
+        self.assertEqual(review.returncode, 0, review.stdout + review.stderr)
+        self.assertTrue((root / "var/cache/imagegate").is_dir())
+        # Without persistence nothing is mounted and the config names no directory.
+        objects = self.objects["no-cache-persistence"]
+        pod = one(objects, "Deployment")["spec"]["template"]["spec"]
+        self.assertNotIn("cache", {v["name"] for v in pod["volumes"]})
+        config = yaml.safe_load(objects[("ConfigMap", f"{RELEASE}-imagegate-registry")]
+                                ["data"]["registries.yaml"])
+        self.assertNotIn("dir", config["cache"])
+        self.assertNotIn("redis", config["cache"])
+        # TLS to Redis is a value the schema does not know: hiredis 0.14 has none.
+        failed = helm("template", RELEASE, str(chart_dir()), "--set", "cache.redis.tls=true",
+                      check=False)
+        self.assertNotEqual(failed.returncode, 0)
 
     def test_options(self):
         objects = self.objects["options"]

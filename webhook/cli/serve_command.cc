@@ -94,7 +94,8 @@ po::options_description describeFlags(ServeFlags& flags) {
       "shutdown-timeout", po::value(&flags.shutdownTimeout)->default_value("15s"),
       "then: wait at most this long for in-flight requests")(
       "registry-config", po::value(&flags.registryConfig)->default_value(""),
-      "registry settings YAML (platform, credentials, CAs, timeouts); see README")(
+      "registry settings YAML (platform, credentials, CAs, timeouts, and cache: memory budgets, "
+      "tag TTL, cache dir, Redis); see README")(
       "review-threads", po::value(&flags.reviewThreads)->default_value(64),
       "reviews waiting on registries at once (the others never leave the I/O threads)")(
       "fetches-per-registry",

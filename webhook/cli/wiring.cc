@@ -2,14 +2,59 @@
 
 #include <memory>
 
-#include "cache/caching_registry.h"
+#include "cache/tiered_store.h"
+#include "common/bounded_file.h"
+#include "common/error.h"
+#include "common/log.h"
 #include "registry/distribution_registry.h"
 #include "registry/registry_config.h"
 
 namespace imagegate::cli {
+namespace {
+
+constexpr std::size_t kMaxPasswordFileBytes = 4096;
+
+std::shared_ptr<cache::RedisStore> makeRedisStore(const registry::CacheConfig::Redis& config) {
+  cache::RedisStoreOptions options;
+  cache::parseRedisAddress(config.address, options);
+  if (!config.passwordFile.empty()) {
+    options.password =
+        readBoundedFile(config.passwordFile, kMaxPasswordFileBytes, "redis password file");
+    // Secrets mounted from files often end with a newline that is not part of the password.
+    while (!options.password.empty() &&
+           (options.password.back() == '\n' || options.password.back() == '\r')) {
+      options.password.pop_back();
+    }
+  }
+  options.keyPrefix = config.keyPrefix;
+  options.connectTimeout = config.timeout;
+  options.commandTimeout = config.timeout;
+  log::info("redis cache configured",
+            {{"address", config.address}, {"password", !options.password.empty()}});
+  return std::make_shared<cache::RedisStore>(std::move(options));
+}
+
+/// The second level behind the memory caches: the directory, then Redis; null when neither.
+cache::EntryStorePtr makeStore(const registry::CacheConfig& config, CacheParts& parts) {
+  std::vector<cache::EntryStorePtr> tiers;
+  if (!config.dir.empty()) {
+    parts.directory = std::make_shared<cache::DirectoryStore>(
+        cache::DirectoryStoreOptions{config.dir, static_cast<std::size_t>(config.dirBytes)});
+    tiers.push_back(parts.directory);
+  }
+  if (!config.redis.address.empty()) {
+    parts.redis = makeRedisStore(config.redis);
+    tiers.push_back(parts.redis);
+  }
+  if (tiers.empty()) return nullptr;
+  if (tiers.size() == 1) return tiers.front();
+  return std::make_shared<cache::TieredStore>(std::move(tiers));
+}
+
+}  // namespace
 
 service::FetcherOptions makeFetcherOptions(const std::string& registryConfigPath,
-                                           const std::string& platformFlag) {
+                                           const std::string& platformFlag, CacheParts* parts) {
   registry::RegistryConfig config;
   if (!registryConfigPath.empty()) config = registry::RegistryConfig::load(registryConfigPath);
   registry::DistributionRegistryOptions options;
@@ -18,12 +63,20 @@ service::FetcherOptions makeFetcherOptions(const std::string& registryConfigPath
     options.credentials = registry::DockerConfig::load(config.dockerConfig);
   }
   auto distribution = std::make_shared<registry::DistributionRegistry>(std::move(options));
-  auto caching = std::make_shared<cache::CachingRegistry>(distribution, cache::CacheOptions{});
+  CacheParts built;
+  const cache::EntryStorePtr store = makeStore(config.cache, built);
+  cache::CacheOptions cacheOptions;
+  cacheOptions.maxBytes = static_cast<std::size_t>(config.cache.memoryBytes);
+  cacheOptions.tagTtl = config.cache.tagTtl;
+  built.facts = std::make_shared<cache::CachingRegistry>(distribution, cacheOptions, store);
   service::FetcherOptions fetcher;
-  fetcher.registry = caching;
+  fetcher.registry = built.facts;
   // Asking the cache directly lets a cached image skip the fetch queue.
-  fetcher.cache = caching;
+  fetcher.cache = built.facts;
   fetcher.platform = platformFlag.empty() ? config.platform : image::Platform::parse(platformFlag);
+  fetcher.files.cacheBytes = static_cast<std::size_t>(config.cache.layerIndexMemoryBytes);
+  fetcher.files.store = store;
+  if (parts != nullptr) *parts = std::move(built);
   return fetcher;
 }
 

@@ -13,6 +13,7 @@
 #include "common/bounded_file.h"
 #include "common/duration.h"
 #include "common/load_problem.h"
+#include "common/quantity.h"
 #include "common/text.h"
 #include "common/yaml_fields.h"
 
@@ -109,6 +110,51 @@ void readRegistries(const Fields& root, const std::string& baseDir, RegistryConf
   }
 }
 
+std::optional<std::uint64_t> readBytes(const Fields& fields, std::string_view key) {
+  const auto text = fields.string(key);
+  if (!text) return std::nullopt;
+  const auto parsed = parseByteQuantity(text->text);
+  if (!parsed || *parsed == 0) {
+    fields.report(text->mark, fields.pathOf(key) + " \"" + text->text +
+                                  "\" is not a positive byte quantity such as 64Mi or 1Gi");
+    return std::nullopt;
+  }
+  return *parsed;
+}
+
+void readRedis(const Fields& cache, const std::string& baseDir, CacheConfig::Redis& redis) {
+  const Fields fields =
+      cache.sub("redis", Fields::Keys{"address", "passwordFile", "keyPrefix", "timeout", "tls"});
+  if (const auto address = fields.string("address")) redis.address = address->text;
+  if (auto passwordFile = readPath(fields, "passwordFile", baseDir)) {
+    redis.passwordFile = *passwordFile;
+  }
+  if (const auto prefix = fields.string("keyPrefix")) redis.keyPrefix = prefix->text;
+  if (auto timeout = readDuration(fields, "timeout")) redis.timeout = *timeout;
+  if (const auto tls = fields.boolean("tls"); tls && *tls) {
+    fields.report(fields.keyMark("tls"),
+                  fields.pathOf("tls") +
+                      ": TLS to Redis is not supported (imagegate uses Debian's hiredis 0.14, "
+                      "which has no TLS); reach Redis over a trusted network or a TLS sidecar "
+                      "such as stunnel on localhost, and set tls: false");
+  }
+  if (redis.address.empty() && (fields.has("passwordFile") || fields.has("keyPrefix"))) {
+    fields.report(fields.mark(),
+                  fields.pathOf("address") + " is required with other redis settings");
+  }
+}
+
+void readCache(const Fields& root, const std::string& baseDir, CacheConfig& cache) {
+  const Fields fields = root.sub(
+      "cache", Fields::Keys{"memory", "layerIndexMemory", "tagTtl", "dir", "dirBytes", "redis"});
+  if (auto bytes = readBytes(fields, "memory")) cache.memoryBytes = *bytes;
+  if (auto bytes = readBytes(fields, "layerIndexMemory")) cache.layerIndexMemoryBytes = *bytes;
+  if (auto ttl = readDuration(fields, "tagTtl")) cache.tagTtl = *ttl;
+  if (auto dir = readPath(fields, "dir", baseDir)) cache.dir = *dir;
+  if (auto bytes = readBytes(fields, "dirBytes")) cache.dirBytes = *bytes;
+  readRedis(fields, baseDir, cache.redis);
+}
+
 void readRoot(const Fields& root, const std::string& baseDir, RegistryConfig& config) {
   if (const auto platform = root.string("platform")) {
     try {
@@ -122,6 +168,7 @@ void readRoot(const Fields& root, const std::string& baseDir, RegistryConfig& co
   }
   readTimeouts(root, config);
   readRegistries(root, baseDir, config);
+  readCache(root, baseDir, config.cache);
 }
 
 }  // namespace
@@ -150,7 +197,8 @@ RegistryConfig RegistryConfig::parse(std::string_view yaml, const std::string& s
   RegistryConfig config;
   // An empty file means all defaults.
   const Fields root(document.IsDefined() ? document : YAML::Node(), "",
-                    Fields::Keys{"platform", "dockerConfig", "timeouts", "registries"}, diag);
+                    Fields::Keys{"platform", "dockerConfig", "timeouts", "registries", "cache"},
+                    diag);
   readRoot(root, baseDir, config);
   if (!problems.empty()) {
     // Fields are read in code order, not file order; the operator reads the file top to bottom.

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +17,18 @@
 //     - host: registry.internal:5000           # host[:port] as in image references
 //       caFile: /etc/imagegate/ca/registry.crt # extra CA bundle for this registry
 //       insecure: false                        # true = plain HTTP (local test registries only)
+//   cache:
+//     memory: 32Mi                             # image facts in memory (bytes, LRU)
+//     layerIndexMemory: 256Mi                  # per-layer file indexes in memory
+//     tagTtl: 60s                              # how long a tag's resolution is trusted
+//     dir: /var/cache/imagegate                # persistent entries (restarts start warm)
+//     dirBytes: 1Gi
+//     redis:                                   # shared by replicas
+//       address: redis.cache:6379
+//       passwordFile: /etc/imagegate/redis/password
+//       keyPrefix: "imagegate:"
+//       timeout: 200ms                         # connect and per-command
+//       tls: false                             # true is refused: hiredis 0.14 has no TLS
 namespace imagegate::registry {
 
 struct RegistryHostConfig {
@@ -24,12 +37,28 @@ struct RegistryHostConfig {
   bool insecure = false;
 };
 
+/// Where image facts and layer indexes are kept; see the cache module.
+struct CacheConfig {
+  std::uint64_t memoryBytes = std::uint64_t{32} << 20;
+  std::uint64_t layerIndexMemoryBytes = std::uint64_t{256} << 20;
+  std::chrono::milliseconds tagTtl{60'000};
+  std::string dir;  ///< Empty: no persistence.
+  std::uint64_t dirBytes = std::uint64_t{1} << 30;
+  struct Redis {
+    std::string address;  ///< host:port; empty: no Redis.
+    std::string passwordFile;
+    std::string keyPrefix = "imagegate:";
+    std::chrono::milliseconds timeout{200};
+  } redis;
+};
+
 struct RegistryConfig {
   image::Platform platform;  ///< linux/amd64 unless configured.
   std::string dockerConfig;  ///< Path of a Docker config.json; empty for anonymous access.
   std::chrono::milliseconds connectTimeout{2000};
   std::chrono::milliseconds requestTimeout{5000};
   std::vector<RegistryHostConfig> registries;
+  CacheConfig cache;
 
   /// The entry for `host` (compared case-insensitively), or nullptr.
   const RegistryHostConfig* find(std::string_view host) const;

@@ -110,6 +110,8 @@ bool FactsFetcher::waitIdle(std::optional<SteadyClock::time_point> until) {
   return scheduler_->waitIdle(until) && files_->waitIdle(until);
 }
 
+cache::CacheStats FactsFetcher::layerCacheStats() const { return files_->layerCache().stats(); }
+
 std::vector<std::string> FactsFetcher::describeRunning() const {
   return scheduler_->describeRunning();
 }

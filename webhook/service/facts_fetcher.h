@@ -68,6 +68,8 @@ class FactsFetcher {
   bool waitIdle(std::optional<SteadyClock::time_point> until);
   /// One line per fetch running, for the shutdown log.
   std::vector<std::string> describeRunning() const;
+  /// The layer-index cache's entries, bytes, hits, misses and evictions.
+  cache::CacheStats layerCacheStats() const;
 
  private:
   FetcherOptions options_;

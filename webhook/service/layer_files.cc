@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "common/error.h"
+#include "common/log.h"
 #include "layers/media_type.h"
 #include "service/task_pool.h"
 
@@ -32,11 +33,14 @@ LayerIndexCache::Claim LayerIndexCache::lookupOrClaim(const std::string& digest)
   std::lock_guard<std::mutex> lock(mutex_);
   if (const auto found = entries_.find(digest); found != entries_.end()) {
     lru_.splice(lru_.begin(), lru_, found->second.lru);
+    ++hits_;
     return {readyFuture(found->second.index), false};
   }
   if (const auto flying = flights_.find(digest); flying != flights_.end()) {
+    ++hits_;
     return {flying->second->future, false};
   }
+  ++misses_;
   auto flight = std::make_unique<Flight>();
   flight->future = flight->promise.get_future().share();
   Claim claim{flight->future, true};
@@ -82,7 +86,13 @@ void LayerIndexCache::evictOverBudget() {
     bytes_ -= oldest->second.bytes;
     entries_.erase(oldest);
     lru_.pop_back();
+    ++evictions_;
   }
+}
+
+cache::CacheStats LayerIndexCache::stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return {entries_.size(), bytes_, hits_, misses_, evictions_};
 }
 
 std::size_t LayerIndexCache::bytes() const {
@@ -172,12 +182,33 @@ void LayerFiles::scan(const image::ImageRef& ref, const image::Descriptor& layer
       throw registry::FetchError(registry::FetchError::Kind::kTimeout,
                                  "the admission deadline passed before the layer was fetched");
     }
+    if (LayerIndexPtr stored = loadStored(layer.digest)) {
+      layers_.complete(layer.digest, std::move(stored));
+      return;
+    }
     layers::LayerScanner scanner(mediaType, layer.digest, layer.size, options_.limits);
     registry_->fetchBlob(
         ref, layer, [&scanner](std::string_view chunk) { scanner.feed(chunk); }, deadline);
-    layers_.complete(layer.digest, std::make_shared<const image::LayerIndex>(scanner.finish()));
+    auto index = std::make_shared<const image::LayerIndex>(scanner.finish());
+    layers_.complete(layer.digest, index);  // waiters first, then the slower store
+    if (options_.store) {
+      options_.store->save(cache::EntryKind::kLayerIndex, layer.digest, index->serialize());
+    }
   } catch (...) {
     layers_.fail(layer.digest, std::current_exception());
+  }
+}
+
+LayerIndexPtr LayerFiles::loadStored(const std::string& digest) const {
+  if (!options_.store) return nullptr;
+  const auto payload = options_.store->load(cache::EntryKind::kLayerIndex, digest);
+  if (!payload) return nullptr;
+  try {
+    return std::make_shared<const image::LayerIndex>(image::LayerIndex::deserialize(*payload));
+  } catch (const Error& e) {
+    log::warn("ignoring a stored layer index that cannot be read; scanning the layer",
+              {{"layer", digest}, {"reason", e.what()}});
+    return nullptr;
   }
 }
 

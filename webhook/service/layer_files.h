@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "cache/cache_stats.h"
+#include "cache/entry_store.h"
 #include "common/deadline.h"
 #include "image/file_index.h"
 #include "image/image_facts.h"
@@ -48,6 +50,9 @@ class LayerIndexCache {
   std::size_t bytes() const;
   std::size_t entries() const;
   std::size_t scansInFlight() const;
+  /// Hits are lookups answered by an index in memory or by a scan already in flight; misses are
+  /// the claims that had to scan (or read a second-level store).
+  cache::CacheStats stats() const;
 
  private:
   struct Entry {
@@ -66,6 +71,9 @@ class LayerIndexCache {
   std::map<std::string, Entry> entries_;
   std::list<std::string> lru_;  ///< Most recently used first.
   std::size_t bytes_ = 0;
+  std::uint64_t hits_ = 0;
+  std::uint64_t misses_ = 0;
+  std::uint64_t evictions_ = 0;
   std::map<std::string, std::unique_ptr<Flight>> flights_;
 };
 
@@ -77,6 +85,9 @@ struct LayerFilesOptions {
   std::size_t threads = 3;
   std::size_t maxQueuedScans = 512;  ///< Scans waiting for a thread; beyond, the layer fails.
   layers::ScanLimits limits;
+  /// Asked for a layer's index before its blob is fetched, and given every index scanned: a
+  /// cache directory, Redis shared with other replicas. Null: memory only.
+  cache::EntryStorePtr store;
 };
 
 class TaskPool;
@@ -116,6 +127,8 @@ class LayerFiles {
  private:
   void scan(const image::ImageRef& ref, const image::Descriptor& layer,
             const layers::LayerMediaType& mediaType, Deadline deadline);
+  /// The index of `digest` from options_.store, or null.
+  LayerIndexPtr loadStored(const std::string& digest) const;
   void remember(const std::string& manifestDigest, MergedFilesystemPtr files);
 
   const registry::RegistryPtr registry_;

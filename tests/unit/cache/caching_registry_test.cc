@@ -4,8 +4,8 @@
 #include <future>
 #include <thread>
 
-#include "testutil/fake_registry.h"
 #include "cache/caching_registry.h"
+#include "testutil/fake_registry.h"
 
 namespace imagegate::cache {
 namespace {
@@ -17,6 +17,17 @@ using image::Platform;
 const std::string kPinned = "ghcr.io/acme/app@sha256:" + std::string(64, 'b');
 
 Deadline soon() { return Deadline::after(std::chrono::seconds(5)); }
+
+/// Options whose byte budget holds the facts of two of the app:N images, not three.
+CacheOptions budgetForTwo() {
+  testutil::FakeRegistry probe;
+  probe.add("ghcr.io/acme/app:1", "1");
+  const auto facts = probe.fetchFacts(parseImageRef("ghcr.io/acme/app:1"), {}, soon());
+  const std::size_t one = estimateFactsBytes("ghcr.io/acme/app:1|linux/amd64", facts);
+  CacheOptions options;
+  options.maxBytes = 2 * one + one / 2;
+  return options;
+}
 
 TEST(CachingRegistry, SecondFetchOfTheSameImageIsServedFromCache) {
   auto fake = std::make_shared<testutil::FakeRegistry>();
@@ -66,9 +77,7 @@ TEST(CachingRegistry, FailuresAreNotCached) {
 TEST(CachingRegistry, LeastRecentlyUsedEntriesAreEvicted) {
   auto fake = std::make_shared<testutil::FakeRegistry>();
   for (const char* tag : {"1", "2", "3"}) fake->add(std::string("ghcr.io/acme/app:") + tag, "1");
-  CacheOptions options;
-  options.maxEntries = 2;
-  CachingRegistry cache(fake, options);
+  CachingRegistry cache(fake, budgetForTwo());
   cache.fetchFacts(parseImageRef("ghcr.io/acme/app:1"), {}, soon());
   cache.fetchFacts(parseImageRef("ghcr.io/acme/app:2"), {}, soon());
   cache.fetchFacts(parseImageRef("ghcr.io/acme/app:1"), {}, soon());  // 1 is now the newest
@@ -146,15 +155,75 @@ TEST(CachingRegistry, CachedDoesNotWaitForAFetchInFlight) {
 TEST(CachingRegistry, CachedCountsAsAUseForEviction) {
   auto fake = std::make_shared<testutil::FakeRegistry>();
   for (const char* tag : {"1", "2", "3"}) fake->add(std::string("ghcr.io/acme/app:") + tag, "1");
-  CacheOptions options;
-  options.maxEntries = 2;
-  CachingRegistry cache(fake, options);
+  CachingRegistry cache(fake, budgetForTwo());
   cache.fetchFacts(parseImageRef("ghcr.io/acme/app:1"), {}, soon());
   cache.fetchFacts(parseImageRef("ghcr.io/acme/app:2"), {}, soon());
   EXPECT_TRUE(cache.cached(parseImageRef("ghcr.io/acme/app:1"), {}).has_value());
   cache.fetchFacts(parseImageRef("ghcr.io/acme/app:3"), {}, soon());  // evicts 2, not 1
   EXPECT_TRUE(cache.cached(parseImageRef("ghcr.io/acme/app:1"), {}).has_value());
   EXPECT_FALSE(cache.cached(parseImageRef("ghcr.io/acme/app:2"), {}).has_value());
+}
+
+TEST(CachingRegistry, StatsCountHitsMissesBytesAndEvictions) {
+  auto fake = std::make_shared<testutil::FakeRegistry>();
+  for (const char* tag : {"1", "2", "3"}) fake->add(std::string("ghcr.io/acme/app:") + tag, "1");
+  const CacheOptions options = budgetForTwo();
+  CachingRegistry cache(fake, options);
+  EXPECT_EQ(cache.stats().bytes, 0u);
+  cache.fetchFacts(parseImageRef("ghcr.io/acme/app:1"), {}, soon());  // miss
+  const std::size_t one = cache.stats().bytes;
+  EXPECT_GT(one, 0u);
+  cache.fetchFacts(parseImageRef("ghcr.io/acme/app:1"), {}, soon());   // hit
+  EXPECT_TRUE(cache.cached(parseImageRef("ghcr.io/acme/app:1"), {}));  // hit
+  cache.fetchFacts(parseImageRef("ghcr.io/acme/app:2"), {}, soon());   // miss
+  cache.fetchFacts(parseImageRef("ghcr.io/acme/app:3"), {}, soon());   // miss, evicts 1
+  const CacheStats stats = cache.stats();
+  EXPECT_EQ(stats.entries, 2u);
+  EXPECT_EQ(stats.bytes, 2 * one);
+  EXPECT_LE(stats.bytes, options.maxBytes);
+  EXPECT_EQ(stats.hits, 2u);
+  EXPECT_EQ(stats.misses, 3u);
+  EXPECT_EQ(stats.evictions, 1u);
+}
+
+TEST(CachingRegistry, EstimateGrowsWithWhatTheFactsHold) {
+  image::ImageFacts small;
+  image::ImageFacts large = small;
+  for (int i = 0; i < 100; ++i) {
+    large.layers.push_back(
+        {"application/vnd.oci.image.layer.v1.tar+gzip", "sha256:" + std::string(64, 'a'), 1});
+    large.imageConfig.env.push_back("VARIABLE_" + std::to_string(i) + "=" + std::string(40, 'x'));
+  }
+  const std::size_t smallBytes = estimateFactsBytes("k", small);
+  // Each layer's digest and media type alone are over 100 characters; each env line 50.
+  EXPECT_GT(estimateFactsBytes("k", large), smallBytes + 100 * 150);
+}
+
+TEST(CachingRegistry, AFetchInFlightIsNeverEvictedSoItsWaitersShareIt) {
+  auto fake = std::make_shared<testutil::FakeRegistry>();
+  fake->add(kPinned, "1000");
+  fake->add("ghcr.io/acme/app:1", "1");
+  fake->holdUntilReleased("ghcr.io");
+  testutil::ReleaseOnExit release(*fake);
+  CacheOptions options;
+  options.maxBytes = 1;  // nothing completed fits
+  CachingRegistry cache(fake, options);
+  const ImageRef pinned = parseImageRef(kPinned);
+  auto first = std::async(std::launch::async, [&] { return cache.fetchFacts(pinned, {}, soon()); });
+  ASSERT_TRUE(fake->waitUntilInFlight(1));
+  auto second =
+      std::async(std::launch::async, [&] { return cache.fetchFacts(pinned, {}, soon()); });
+  // Joining the fetch in flight counts as a hit.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (cache.stats().hits == 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  fake->releaseHeldFetches();
+  EXPECT_EQ(first.get().imageConfig.user, "1000");
+  EXPECT_EQ(second.get().imageConfig.user, "1000");
+  EXPECT_EQ(fake->callsFor(kPinned), 1);
+  EXPECT_EQ(cache.stats().entries, 0u);  // over the budget once complete: not kept
+  EXPECT_EQ(cache.stats().bytes, 0u);
 }
 
 }  // namespace

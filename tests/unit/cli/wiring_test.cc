@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -52,6 +53,37 @@ TEST(MakeFetcherOptions, ProblemsNameTheirSource) {
     EXPECT_THAT(e.what(), HasSubstr("/nonexistent/registries.yaml"));
   }
   EXPECT_THROW(makeFetcherOptions("", "not a platform"), Error);
+}
+
+TEST(MakeFetcherOptions, CacheSectionBuildsTheDirectoryAndRedisStores) {
+  const std::string dir = ::testing::TempDir() + "imagegate-wiring-cache-dir";
+  const ConfigFile file("cache:\n  memory: 1Mi\n  layerIndexMemory: 2Mi\n  dir: " + dir +
+                        "\n  redis: {address: 127.0.0.1:1, timeout: 50ms}\n");
+  CacheParts parts;
+  const service::FetcherOptions options = makeFetcherOptions(file.path(), "", &parts);
+  ASSERT_NE(parts.facts, nullptr);
+  ASSERT_NE(parts.directory, nullptr);
+  ASSERT_NE(parts.redis, nullptr);
+  EXPECT_EQ(options.registry, parts.facts);
+  EXPECT_EQ(options.files.cacheBytes, std::size_t{2} << 20);
+  ASSERT_NE(options.files.store, nullptr);
+  EXPECT_EQ(parts.facts->stats().entries, 0u);
+  // Nothing listens on port 1: the store answers misses, never an error.
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(options.files.store->load(cache::EntryKind::kLayerIndex, "sha256:x"), std::nullopt);
+  EXPECT_THAT(testing::internal::GetCapturedStderr(), HasSubstr("redis cache unusable"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(MakeFetcherOptions, UnreadableRedisPasswordFileIsAnErrorNamingIt) {
+  const ConfigFile file(
+      "cache:\n  redis: {address: 127.0.0.1:6379, passwordFile: /nonexistent/redis-password}\n");
+  try {
+    makeFetcherOptions(file.path());
+    ADD_FAILURE() << "a missing password file must be an error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("/nonexistent/redis-password"));
+  }
 }
 
 }  // namespace

@@ -68,7 +68,7 @@ TEST(RegistryConfig, DefaultsForEmptyOrPartialFiles) {
 TEST(RegistryConfig, UnknownFieldsWithLineAndColumn) {
   EXPECT_EQ(parseError("platform: linux/amd64\nplatfrom: linux/arm64\n"),
             "reg.yaml:2:1: platfrom: unknown field \"platfrom\" (allowed here: platform, "
-            "dockerConfig, timeouts, registries)");
+            "dockerConfig, timeouts, registries, cache)");
   EXPECT_THAT(parseError("timeouts:\n  connect: 2s\n  read: 5s\n"),
               HasSubstr("reg.yaml:3:3: timeouts.read: unknown field \"read\""));
   EXPECT_THAT(parseError("registries:\n  - host: a:5000\n    ca_file: /x\n"),
@@ -129,7 +129,7 @@ TEST(RegistryConfig, EveryProblemIsReportedAtOnceInFileOrder) {
         "reg.yaml:8:13: registries[1].caFile must not be empty\n"
         "reg.yaml:9:5: registry \"a:5000\" is listed twice (first at reg.yaml:6:5)\n"
         "reg.yaml:10:1: colour: unknown field \"colour\" (allowed here: platform, "
-        "dockerConfig, timeouts, registries)");
+        "dockerConfig, timeouts, registries, cache)");
   }
 }
 
@@ -204,6 +204,64 @@ TEST(RegistryConfig, LoadResolvesRelativePaths) {
     EXPECT_EQ(std::string(e.what()), "registry config " + path + " is larger than 1 MiB");
   }
   std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace imagegate::registry
+
+namespace imagegate::registry {
+namespace {
+
+TEST(RegistryConfigCache, FullCacheSection) {
+  const RegistryConfig config = RegistryConfig::parse(R"(
+cache:
+  memory: 64Mi
+  layerIndexMemory: 1Gi
+  tagTtl: 30s
+  dir: cache
+  dirBytes: 2Gi
+  redis:
+    address: redis.cache.svc:6380
+    passwordFile: secrets/redis-password
+    keyPrefix: "gate:"
+    timeout: 150ms
+    tls: false
+)",
+                                                      "reg.yaml", "/etc/imagegate");
+  const CacheConfig& cache = config.cache;
+  EXPECT_EQ(cache.memoryBytes, std::uint64_t{64} << 20);
+  EXPECT_EQ(cache.layerIndexMemoryBytes, std::uint64_t{1} << 30);
+  EXPECT_EQ(cache.tagTtl, std::chrono::seconds(30));
+  EXPECT_EQ(cache.dir, "/etc/imagegate/cache");
+  EXPECT_EQ(cache.dirBytes, std::uint64_t{2} << 30);
+  EXPECT_EQ(cache.redis.address, "redis.cache.svc:6380");
+  EXPECT_EQ(cache.redis.passwordFile, "/etc/imagegate/secrets/redis-password");
+  EXPECT_EQ(cache.redis.keyPrefix, "gate:");
+  EXPECT_EQ(cache.redis.timeout, std::chrono::milliseconds(150));
+}
+
+TEST(RegistryConfigCache, DefaultsWithoutACacheSection) {
+  const CacheConfig cache = RegistryConfig::parse("", "reg.yaml").cache;
+  EXPECT_EQ(cache.memoryBytes, std::uint64_t{32} << 20);
+  EXPECT_EQ(cache.tagTtl, std::chrono::seconds(60));
+  EXPECT_TRUE(cache.dir.empty());
+  EXPECT_TRUE(cache.redis.address.empty());
+}
+
+TEST(RegistryConfigCache, RedisTlsIsAClearErrorSayingWhy) {
+  const std::string error = parseError("cache:\n  redis:\n    address: r:6379\n    tls: true\n");
+  EXPECT_THAT(error, HasSubstr("reg.yaml:4:5: cache.redis.tls"));
+  EXPECT_THAT(error, HasSubstr("hiredis 0.14"));
+  EXPECT_THAT(error, HasSubstr("no TLS"));
+}
+
+TEST(RegistryConfigCache, WrongValuesAreLocated) {
+  EXPECT_THAT(parseError("cache:\n  memory: lots\n"),
+              HasSubstr("reg.yaml:2:11: cache.memory \"lots\" is not a positive byte quantity"));
+  EXPECT_THAT(parseError("cache:\n  tagTtl: 0s\n"), HasSubstr("cache.tagTtl"));
+  EXPECT_THAT(parseError("cache:\n  size: 1Gi\n"), HasSubstr("cache.size"));
+  EXPECT_THAT(parseError("cache:\n  redis:\n    passwordFile: /p\n"),
+              HasSubstr("cache.redis.address is required"));
 }
 
 }  // namespace

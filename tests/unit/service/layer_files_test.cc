@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -176,6 +179,65 @@ TEST(LayerFilesTest, ConcurrentReviewsShareOneScan) {
   EXPECT_EQ(f.fake->callsForBlob(f.app.digest), 1);
 }
 
+/// An EntryStore in memory, as the cache directory or Redis would behave (without the envelope,
+/// which the cache module's own tests cover).
+class MemoryStore : public cache::EntryStore {
+ public:
+  std::optional<std::string> load(cache::EntryKind kind, const std::string& key) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto found = entries_.find({kind, key});
+    if (found == entries_.end()) return std::nullopt;
+    return found->second;
+  }
+  void save(cache::EntryKind kind, const std::string& key, std::string_view payload) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    entries_[{kind, key}] = std::string(payload);
+  }
+  cache::CacheStats stats() const override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return {entries_.size(), 0, 0, 0, 0};
+  }
+  mutable std::mutex mutex_;
+  std::map<std::pair<cache::EntryKind, std::string>, std::string> entries_;
+};
+
+TEST(LayerFilesTest, LayerIndexesGoToTheStoreAndComeBackWithoutAFetch) {
+  Fixture f;
+  f.fake->addFacts("example.test/app:1", factsWith({f.base, f.app}, "b"));
+  auto store = std::make_shared<MemoryStore>();
+  FetcherOptions options = optionsFor(f.fake);
+  options.files.store = store;
+  {
+    FactsFetcher first(options);
+    ASSERT_TRUE(review(first, {"example.test/app:1"}).begin()->second.files);
+  }
+  EXPECT_EQ(store->entries_.size(), 2u);
+  EXPECT_EQ(f.fake->callsForBlob(f.base.digest), 1);
+  // A new fetcher (another replica, or this one restarted) reads the indexes from the store.
+  FactsFetcher second(options);
+  const auto facts = review(second, {"example.test/app:1"});
+  ASSERT_TRUE(facts.begin()->second.files) << facts.begin()->second.filesError;
+  EXPECT_TRUE(facts.begin()->second.files->find("app/server"));
+  EXPECT_EQ(f.fake->callsForBlob(f.base.digest), 1);
+  EXPECT_EQ(f.fake->callsForBlob(f.app.digest), 1);
+}
+
+TEST(LayerFilesTest, UnreadableStoredIndexIsIgnoredWithAWarningAndTheLayerScanned) {
+  Fixture f;
+  f.fake->addFacts("example.test/app:1", factsWith({f.base}, "b"));
+  auto store = std::make_shared<MemoryStore>();
+  store->save(cache::EntryKind::kLayerIndex, f.base.digest, "not a layer index");
+  FetcherOptions options = optionsFor(f.fake);
+  options.files.store = store;
+  FactsFetcher fetcher(options);
+  ::testing::internal::CaptureStderr();
+  const auto facts = review(fetcher, {"example.test/app:1"});
+  EXPECT_THAT(::testing::internal::GetCapturedStderr(), HasSubstr("cannot be read"));
+  ASSERT_TRUE(facts.begin()->second.files) << facts.begin()->second.filesError;
+  EXPECT_TRUE(facts.begin()->second.files->find("bin/busybox"));
+  EXPECT_EQ(f.fake->callsForBlob(f.base.digest), 1);
+}
+
 TEST(LayerFilesTest, CacheHasOneFlightPerDigest) {
   LayerIndexCache cache(1 << 20);
   const auto first = cache.lookupOrClaim("sha256:x");
@@ -187,6 +249,31 @@ TEST(LayerFilesTest, CacheHasOneFlightPerDigest) {
   ASSERT_EQ(second.result.wait_for(std::chrono::seconds(0)), std::future_status::ready);
   EXPECT_FALSE(cache.lookupOrClaim("sha256:x").mustScan);
   EXPECT_EQ(cache.entries(), 1u);
+}
+
+TEST(LayerFilesTest, CacheStatsCountHitsMissesAndLeastRecentlyUsedEvictions) {
+  auto indexOf = [](const std::string& path) {
+    image::LayerIndexBuilder builder;
+    builder.add(path, image::EntryType::kRegular, 0644, 0, 0, 3);
+    return std::make_shared<const image::LayerIndex>(std::move(builder).build());
+  };
+  const std::size_t one = indexOf("a/file")->memoryBytes();
+  LayerIndexCache cache(2 * one + one / 2);  // room for two
+  for (const std::string digest : {"sha256:1", "sha256:2"}) {
+    ASSERT_TRUE(cache.lookupOrClaim(digest).mustScan);  // misses
+    cache.complete(digest, indexOf("a/file"));
+  }
+  EXPECT_FALSE(cache.lookupOrClaim("sha256:1").mustScan);  // hit; 1 is now the newest
+  ASSERT_TRUE(cache.lookupOrClaim("sha256:3").mustScan);   // miss
+  cache.complete("sha256:3", indexOf("a/file"));           // evicts 2
+  const cache::CacheStats stats = cache.stats();
+  EXPECT_EQ(stats.entries, 2u);
+  EXPECT_EQ(stats.bytes, 2 * one);
+  EXPECT_EQ(stats.hits, 1u);
+  EXPECT_EQ(stats.misses, 3u);
+  EXPECT_EQ(stats.evictions, 1u);
+  EXPECT_FALSE(cache.lookupOrClaim("sha256:1").mustScan);
+  EXPECT_TRUE(cache.lookupOrClaim("sha256:2").mustScan);
 }
 
 TEST(LayerFilesTest, CacheFailuresAreNotRememberedAndTheBudgetHolds) {
