@@ -10,6 +10,8 @@
 #include "common/duration.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "metrics/metrics.h"
+#include "metrics/process_metrics.h"
 #include "server/server.h"
 #include "service/admission_service.h"
 
@@ -22,7 +24,8 @@ constexpr const char* kUsage =
     "usage: imagegate serve --tls-cert FILE --tls-key FILE [options]\n"
     "\n"
     "Serves the validating admission webhook: POST /validate (AdmissionReview v1),\n"
-    "GET /healthz, GET /readyz. SIGTERM or SIGINT drains and stops gracefully.\n";
+    "GET /healthz, GET /readyz, GET /metrics (Prometheus text format).\n"
+    "SIGTERM or SIGINT drains and stops gracefully.\n";
 
 // Guards against values that program_options happily wraps around ("-1" as unsigned).
 constexpr unsigned kMaxThreads = 256;
@@ -172,6 +175,9 @@ server::ServerOptions serverOptions(const ServeFlags& flags) {
   }
   options.drainPeriod = durationFlag("drain-period", flags.drainPeriod, true);
   options.shutdownTimeout = durationFlag("shutdown-timeout", flags.shutdownTimeout, true);
+  options.extraGets.emplace_back("/metrics", [] {
+    return HttpReply{200, std::string(metrics::kContentType), metrics::defaultRegistry().render()};
+  });
   return options;
 }
 
@@ -216,6 +222,7 @@ int serve(const ServeFlags& flags) {
     std::cerr << "imagegate serve: --policy is required (no ./policies here)\n";
     return kExitUsage;
   }
+  metrics::registerProcessMetrics(kVersion);
   const auto policies = loadPoliciesOrReport(flags.policyPath);
   if (!policies) return kExitUsage;
   if (policies->policies.empty()) {

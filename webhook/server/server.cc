@@ -134,6 +134,9 @@ class Server::Impl {
     routes.addGet("/readyz", [state = state_.get()] {
       return state->draining ? textReply(503, "draining") : textReply(200, "ok");
     });
+    for (const auto& [path, answer] : state_->options.extraGets) {
+      routes.addGet(path, [answer] { return Reply{answer(), "", false}; });
+    }
   }
 
   // glibc keeps freed memory in its arenas: after a flood of connections or a burst of large

@@ -6,6 +6,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "common/deadline.h"
 #include "common/http_reply.h"
@@ -53,6 +55,9 @@ struct ServerOptions {
   std::chrono::milliseconds maxReviewTimeout{30'000};
   std::chrono::milliseconds drainPeriod{0};  ///< After SIGTERM: /readyz 503, still serving.
   std::chrono::milliseconds shutdownTimeout{15'000};  ///< Then: wait this long for in-flight work.
+  /// GET routes besides /healthz and /readyz, such as /metrics: path and what answers it (on an
+  /// I/O thread, so it must be quick).
+  std::vector<std::pair<std::string, std::function<HttpReply()>>> extraGets;
 };
 
 /// File descriptors kept back from connections for registry connections, policy and
