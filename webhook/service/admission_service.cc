@@ -110,19 +110,26 @@ void recordReview(std::string_view kind, std::string_view operation, std::string
 }
 
 void recordFindings(const std::vector<RuleResult>& results) {
-  // Results come grouped by policy; a policy fails when any of its results is not a pass.
-  std::map<std::string_view, bool> policyPassed;
+  // The evaluator groups results by policy (policy::evaluate), so one pass counts each policy
+  // once, without allocating on the review's path.
+  std::string_view current;
+  bool passed = true;
+  const auto flush = [&] {
+    if (!current.empty()) policyEvaluations().labels({current, passed ? "pass" : "fail"}).inc();
+  };
   for (const RuleResult& r : results) {
-    auto [entry, inserted] = policyPassed.try_emplace(r.policy, true);
+    if (r.policy != current) {
+      flush();
+      current = r.policy;
+      passed = true;
+    }
     if (r.status == RuleStatus::kPass) continue;
-    entry->second = false;
+    passed = false;
     violationsTotal()
         .labels({r.policy, r.rule, policy::actionName(r.action), statusLabel(r.status)})
         .inc();
   }
-  for (const auto& [name, passed] : policyPassed) {
-    policyEvaluations().labels({name, passed ? "pass" : "fail"}).inc();
-  }
+  flush();
 }
 
 std::string subject(const RuleResult& result) {
