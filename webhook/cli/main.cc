@@ -8,8 +8,6 @@
 
 namespace {
 
-constexpr const char* kVersion = "0.1.0";
-
 constexpr const char* kUsage =
     "usage: imagegate <command> [options]\n"
     "\n"
@@ -44,7 +42,7 @@ int main(int argc, char** argv) {
       return kExitOk;
     }
     if (command == "--version" || command == "version") {
-      std::cout << "imagegate " << kVersion << "\n";
+      std::cout << "imagegate " << imagegate::cli::kVersion << "\n";
       return kExitOk;
     }
     if (command == "serve") return serveCommand(rest);

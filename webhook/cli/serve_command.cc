@@ -11,6 +11,8 @@
 #include "common/duration.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "metrics/metrics.h"
+#include "metrics/process_metrics.h"
 #include "server/server.h"
 #include "service/admission_service.h"
 
@@ -23,7 +25,8 @@ constexpr const char* kUsage =
     "usage: imagegate serve --tls-cert FILE --tls-key FILE [options]\n"
     "\n"
     "Serves the validating admission webhook: POST /validate (AdmissionReview v1),\n"
-    "GET /healthz, GET /readyz. SIGTERM or SIGINT drains and stops gracefully.\n"
+    "GET /healthz, GET /readyz, GET /metrics (Prometheus text format). SIGTERM or SIGINT drains\n"
+    "and stops gracefully.\n"
     "Certificate, key, policy and registry-config files are checked every second: changes are\n"
     "loaded without a restart (an invalid new set is rejected whole and the old one kept).\n";
 
@@ -178,6 +181,9 @@ server::ServerOptions serverOptions(const ServeFlags& flags) {
   }
   options.drainPeriod = durationFlag("drain-period", flags.drainPeriod, true);
   options.shutdownTimeout = durationFlag("shutdown-timeout", flags.shutdownTimeout, true);
+  options.extraGets.emplace_back("/metrics", [] {
+    return HttpReply{200, std::string(metrics::kContentType), metrics::defaultRegistry().render()};
+  });
   return options;
 }
 
@@ -225,6 +231,7 @@ int serve(const ServeFlags& flags) {
   // Before loading: a change in between then shows as a new revision, which the reloader loads.
   auto revision = std::make_shared<PolicyRevision>(shortRevision(policyFiles(flags.policyPath)));
   options.readyDetails = [revision] { return "policyRevision: " + revision->get(); };
+  metrics::registerProcessMetrics(kVersion);
   const auto policies = loadPoliciesOrReport(flags.policyPath);
   if (!policies) return kExitUsage;
   if (policies->policies.empty()) {

@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "layers/decompressor.h"
+#include "metrics/metrics.h"
 #include "registry/digest.h"
 
 namespace imagegate::layers {
@@ -28,6 +29,48 @@ constexpr std::size_t kQueuedChunks = 4;
 constexpr std::uint64_t kSmallFileBytes = 64 * 1024;
 
 std::string mib(std::uint64_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
+
+// Scan metrics, declared here and only here.
+metrics::Counter& layersScanned() {
+  static metrics::Counter& counter = metrics::defaultRegistry()
+                                         .counter("imagegate_layers_scanned_total",
+                                                  "Layer blobs indexed completely, digest verified")
+                                         .get();
+  return counter;
+}
+
+metrics::CounterFamily& scannedBytes() {
+  static metrics::CounterFamily& family = metrics::defaultRegistry().counter(
+      "imagegate_layer_scanned_bytes_total",
+      "Bytes of layers indexed completely: the blob as fetched (compressed) and the tar stream "
+      "(uncompressed)",
+      {"stream"}, metrics::FamilyOptions{2, {}});
+  return family;
+}
+
+metrics::Histogram& scanSeconds() {
+  static metrics::Histogram& histogram =
+      metrics::defaultRegistry()
+          .histogram("imagegate_layer_scan_duration_seconds",
+                     "Time from a layer's first byte fed to its index, download included for "
+                     "layers streamed from a registry",
+                     {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300})
+          .get();
+  return histogram;
+}
+
+metrics::CounterFamily& scanFailures() {
+  static metrics::CounterFamily& family = metrics::defaultRegistry().counter(
+      "imagegate_layer_scan_failures_total",
+      "Layer scans that gave no index, by reason: digest_mismatch, size_mismatch (more or fewer "
+      "bytes than the descriptor says), invalid_content (corrupt compression or tar, a limit "
+      "hit), abandoned (the download stopped before the end)",
+      {"reason"}, metrics::FamilyOptions{8, {}});
+  return family;
+}
+
+[[maybe_unused]] const bool kScanMetricsDeclared =
+    (layersScanned(), scannedBytes(), scanSeconds(), scanFailures(), true);
 
 }  // namespace
 
@@ -416,7 +459,10 @@ void LayerScanner::Pipe::recordFile(struct archive* a, const TarMember& member) 
 
 LayerScanner::LayerScanner(const LayerMediaType& mediaType, const std::string& expectedDigest,
                            std::uint64_t expectedSize, ScanLimits limits)
-    : limits_(limits), expectedDigest_(expectedDigest), expectedSize_(expectedSize) {
+    : limits_(limits),
+      expectedDigest_(expectedDigest),
+      expectedSize_(expectedSize),
+      started_(std::chrono::steady_clock::now()) {
   // The index stores path lengths in 16 bits.
   limits_.maxPathLength = std::min<std::size_t>(limits_.maxPathLength, UINT16_MAX);
   const auto parsed = registry::parseDigest(expectedDigest_);
@@ -432,11 +478,15 @@ LayerScanner::LayerScanner(const LayerMediaType& mediaType, const std::string& e
   pipe_->worker = std::thread([pipe = pipe_.get()] { pipe->run(); });
 }
 
-LayerScanner::~LayerScanner() { pipe_->stop(); }
+LayerScanner::~LayerScanner() {
+  if (!finished_ && !failed_) scanFailures().labels({"abandoned"}).inc();
+  pipe_->stop();
+}
 
 std::uint64_t LayerScanner::uncompressedBytes() const { return pipe_->uncompressedBytes; }
 
-void LayerScanner::fail(std::exception_ptr error) {
+void LayerScanner::fail(std::exception_ptr error, std::string_view reason) {
+  scanFailures().labels({reason}).inc();
   failed_ = error;
   pipe_->stop();
   std::rethrow_exception(error);
@@ -445,9 +495,11 @@ void LayerScanner::fail(std::exception_ptr error) {
 void LayerScanner::feed(std::string_view compressedChunk) {
   if (failed_) std::rethrow_exception(failed_);
   if (finished_) throw Error("layer scanner: feed() after finish()");
+  std::string_view reason = "invalid_content";
   try {
     compressedBytes_ += compressedChunk.size();
     if (expectedSize_ != kUnknownSize && compressedBytes_ > expectedSize_) {
+      reason = "size_mismatch";
       throw Error("layer blob is larger than the " + std::to_string(expectedSize_) +
                   " bytes its descriptor gives; the registry sent the wrong blob");
     }
@@ -458,7 +510,7 @@ void LayerScanner::feed(std::string_view compressedChunk) {
       std::rethrow_exception(pipe_->workerError);
     }
   } catch (...) {
-    fail(std::current_exception());
+    fail(std::current_exception(), reason);
   }
 }
 
@@ -466,13 +518,16 @@ image::LayerIndex LayerScanner::finish() {
   if (failed_) std::rethrow_exception(failed_);
   if (finished_) throw Error("layer scanner: finish() called twice");
   finished_ = true;
+  std::string_view reason = "invalid_content";
   try {
     if (expectedSize_ != kUnknownSize && compressedBytes_ != expectedSize_) {
+      reason = "size_mismatch";
       throw Error("layer blob has " + std::to_string(compressedBytes_) + " bytes, not the " +
                   std::to_string(expectedSize_) + " its descriptor gives");
     }
     digest_ = digester_->finish();
     if (!expectedDigest_.empty() && digest_ != expectedDigest_) {
+      reason = "digest_mismatch";
       throw Error("layer blob digest mismatch: expected " + expectedDigest_ + ", got " + digest_ +
                   "; the blob is corrupt or not the one the manifest names");
     }
@@ -480,9 +535,14 @@ image::LayerIndex LayerScanner::finish() {
     pipe_->worker.join();
     if (pipe_->workerError) std::rethrow_exception(pipe_->workerError);
   } catch (...) {
-    fail(std::current_exception());
+    fail(std::current_exception(), reason);
   }
   pipe_->builder.setUncompressedBytes(pipe_->uncompressedBytes);
+  layersScanned().inc();
+  scannedBytes().labels({"compressed"}).inc(compressedBytes_);
+  scannedBytes().labels({"uncompressed"}).inc(pipe_->uncompressedBytes);
+  scanSeconds().observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
   return std::move(pipe_->builder).build();
 }
 

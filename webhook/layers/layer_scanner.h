@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <memory>
@@ -64,11 +65,13 @@ class LayerScanner {
 
  private:
   struct Pipe;
-  [[noreturn]] void fail(std::exception_ptr error);
+  /// Counts the failure under `reason` (imagegate_layer_scan_failures_total) and rethrows.
+  [[noreturn]] void fail(std::exception_ptr error, std::string_view reason);
 
   ScanLimits limits_;
   std::string expectedDigest_;
   std::uint64_t expectedSize_;
+  std::chrono::steady_clock::time_point started_;  ///< For the scan duration metric.
   std::uint64_t compressedBytes_ = 0;
   std::string digest_;
   std::unique_ptr<registry::Digester> digester_;

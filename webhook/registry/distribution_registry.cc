@@ -8,6 +8,7 @@
 #include <variant>
 
 #include "common/log.h"
+#include "metrics/metrics.h"
 #include "registry/digest.h"
 
 namespace imagegate::registry {
@@ -159,6 +160,70 @@ std::optional<std::uint64_t> retryAfterSeconds(const HttpResponse& response) {
   return ec == std::errc() ? std::optional(seconds) : std::nullopt;
 }
 
+// Registry metrics, declared here and only here. Registry hosts come from pod specs: the family
+// keeps 100 of them apart and folds the rest into "other".
+metrics::CounterFamily& requestsTotal() {
+  static metrics::CounterFamily& family = metrics::defaultRegistry().counter(
+      "imagegate_registry_requests_total",
+      "HTTP requests to registries (and their token services), by registry host, request type "
+      "(manifest, blob, token) and status class (2xx, 3xx, 4xx, 5xx, or error when no answer)",
+      {"registry", "type", "code"}, metrics::FamilyOptions{1000, {"registry"}});
+  return family;
+}
+
+metrics::HistogramFamily& requestSeconds() {
+  static metrics::HistogramFamily& family = metrics::defaultRegistry().histogram(
+      "imagegate_registry_request_duration_seconds",
+      "Time from sending a registry request to the end of its response body (a blob's whole "
+      "download), by registry host and request type",
+      metrics::latencyBuckets(), {"registry", "type"}, metrics::FamilyOptions{300, {"registry"}});
+  return family;
+}
+
+metrics::CounterFamily& fetchErrorsTotal() {
+  static metrics::CounterFamily& family = metrics::defaultRegistry().counter(
+      "imagegate_registry_fetch_errors_total",
+      "Image fetches (manifest and config, or one blob) from a registry that failed, by kind",
+      {"kind"}, metrics::FamilyOptions{32, {}});
+  return family;
+}
+
+[[maybe_unused]] const bool kRegistryMetricsDeclared =
+    (requestsTotal(), requestSeconds(), fetchErrorsTotal(), true);
+
+std::string_view statusClass(unsigned status) {
+  static constexpr std::string_view kClasses[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+  if (status >= 100 && status < 600) return kClasses[status / 100 - 1];
+  return "other";
+}
+
+std::string_view requestType(std::string_view path) {
+  if (path.find("/blobs/") != std::string_view::npos) return "blob";
+  if (path.find("/manifests/") != std::string_view::npos) return "manifest";
+  return "other";
+}
+
+/// transport.send(), counted and timed under the registry the call is for.
+HttpResponse sendMeasured(HttpTransport& transport, std::string_view registry,
+                          std::string_view type, const HttpRequest& request, Deadline deadline,
+                          const ReadOptions& read) {
+  const SteadyClock::time_point started = SteadyClock::now();
+  const auto observe = [&](std::string_view code) {
+    requestsTotal().labels({registry, type, code}).inc();
+    requestSeconds()
+        .labels({registry, type})
+        .observe(std::chrono::duration<double>(SteadyClock::now() - started).count());
+  };
+  try {
+    HttpResponse response = transport.send(request, deadline, read);
+    observe(statusClass(response.status));
+    return response;
+  } catch (...) {
+    observe("error");
+    throw;
+  }
+}
+
 }  // namespace
 
 // Everything one fetchFacts call needs to know, plus the secrets to scrub from its messages.
@@ -270,6 +335,7 @@ void DistributionRegistry::fetchBlob(const image::ImageRef& ref, const image::De
 
 FetchError DistributionRegistry::failure(const Call& call, FetchError::Kind kind,
                                          const std::string& what) {
+  fetchErrorsTotal().labels({fetchErrorKindName(kind)}).inc();
   std::string message = "cannot fetch " + call.ref.str() + " from " + call.host + ": " + what;
   scrubSecrets(message, call.secrets);
   return FetchError(kind, message);
@@ -442,7 +508,8 @@ HttpResponse DistributionRegistry::get(Call& call, const std::string& path,
       }
     }
     const HttpResponse response =
-        transport_->send(request, call.requestDeadline(options_.config.requestTimeout), read);
+        sendMeasured(*transport_, call.host, requestType(path), request,
+                     call.requestDeadline(options_.config.requestTimeout), read);
     log::debug("registry response", {{"host", url.authority()},
                                      {"path", url.target.substr(0, url.target.find('?'))},
                                      {"status", response.status}});
@@ -572,7 +639,8 @@ void DistributionRegistry::fetchToken(Call& call, const Challenge& challenge) {
   ReadOptions read;
   read.bodyLimit = 1024 * 1024;
   const HttpResponse response =
-      transport_->send(request, call.requestDeadline(options_.config.requestTimeout), read);
+      sendMeasured(*transport_, call.host, "token", request,
+                   call.requestDeadline(options_.config.requestTimeout), read);
   if (response.status == 401 || response.status == 403) {
     throw FetchError(Kind::kUnauthorized, "the token service " + url->origin() +
                                               " rejected the credentials (HTTP " +

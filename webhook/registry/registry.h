@@ -36,6 +36,33 @@ class FetchError : public Error {
   Kind kind_;
 };
 
+/// The kind as a metric label or log word: "timeout", "not_found", ...
+constexpr std::string_view fetchErrorKindName(FetchError::Kind kind) {
+  switch (kind) {
+    case FetchError::Kind::kUnauthorized:
+      return "unauthorized";
+    case FetchError::Kind::kForbidden:
+      return "forbidden";
+    case FetchError::Kind::kNotFound:
+      return "not_found";
+    case FetchError::Kind::kRateLimited:
+      return "rate_limited";
+    case FetchError::Kind::kServerError:
+      return "server_error";
+    case FetchError::Kind::kUnreachable:
+      return "unreachable";
+    case FetchError::Kind::kTlsFailure:
+      return "tls_failure";
+    case FetchError::Kind::kTimeout:
+      return "timeout";
+    case FetchError::Kind::kInvalidContent:
+      return "invalid_content";
+    case FetchError::Kind::kNoMatchingPlatform:
+      return "no_matching_platform";
+  }
+  return "other";
+}
+
 /// Receives a blob chunk by chunk as it streams in; may throw to abandon the download.
 using BlobSink = std::function<void(std::string_view chunk)>;
 

@@ -142,6 +142,9 @@ class Server::Impl {
       if (state->options.readyDetails) body += "\n" + state->options.readyDetails();
       return textReply(200, std::move(body));
     });
+    for (const auto& [path, answer] : state_->options.extraGets) {
+      routes.addGet(path, [answer] { return Reply{answer(), "", false}; });
+    }
   }
 
   // glibc keeps freed memory in its arenas: after a flood of connections or a burst of large

@@ -6,6 +6,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "common/deadline.h"
 #include "common/http_reply.h"
@@ -56,6 +58,9 @@ struct ServerOptions {
   /// Lines /readyz adds after "ok" and the certificate's notAfter (e.g. the policy revision);
   /// called on an I/O thread, so it must be quick and thread-safe. Optional.
   std::function<std::string()> readyDetails;
+  /// GET routes besides /healthz and /readyz, such as /metrics: path and what answers it (on an
+  /// I/O thread, so it must be quick).
+  std::vector<std::pair<std::string, std::function<HttpReply()>>> extraGets;
 };
 
 /// File descriptors kept back from connections for registry connections, policy and

@@ -6,6 +6,7 @@
 
 #include "admission/response.h"
 #include "common/log.h"
+#include "metrics/metrics.h"
 #include "policy/evaluator.h"
 #include "service/task_pool.h"
 #include "service/verdict.h"
@@ -18,6 +19,115 @@ using admission::Verdict;
 using policy::Action;
 using policy::RuleResult;
 using policy::RuleStatus;
+
+// Metrics of reviews, declared here and only here. Labels carry no names from the request:
+// kinds outside the webhook's list count as "other", policies and rules come from the loaded
+// policy set (and fold into "other" past a bound all the same).
+metrics::CounterFamily& reviewsTotal() {
+  static metrics::CounterFamily& family = metrics::defaultRegistry().counter(
+      "imagegate_reviews_total",
+      "Admission reviews answered, by object kind, operation and verdict (allowed, denied, or "
+      "error for a request that could not be evaluated)",
+      {"kind", "operation", "verdict"}, metrics::FamilyOptions{256, {"kind"}});
+  return family;
+}
+
+metrics::HistogramFamily& reviewSeconds() {
+  static metrics::HistogramFamily& family = metrics::defaultRegistry().histogram(
+      "imagegate_review_duration_seconds",
+      "Time from reading an AdmissionReview to its answer, registry fetches included",
+      metrics::latencyBuckets());
+  return family;
+}
+
+metrics::CounterFamily& policyEvaluations() {
+  static metrics::CounterFamily& family = metrics::defaultRegistry().counter(
+      "imagegate_policy_evaluations_total",
+      "Reviews each policy applied to, by whether all its rules passed (pass) or not (fail)",
+      {"policy", "result"}, metrics::FamilyOptions{512, {"policy"}});
+  return family;
+}
+
+metrics::CounterFamily& violationsTotal() {
+  static metrics::CounterFamily& family = metrics::defaultRegistry().counter(
+      "imagegate_violations_total",
+      "Rule findings, one per container and rule: fail (violated), error (could not be "
+      "evaluated) or warning (image facts missing, allowed by onFetchError)",
+      {"policy", "rule", "action", "status"}, metrics::FamilyOptions{2000, {"policy", "rule"}});
+  return family;
+}
+
+// Declared at start, so that the families are listed from the first scrape.
+[[maybe_unused]] const bool kReviewMetricsDeclared =
+    (reviewsTotal(), reviewSeconds(), policyEvaluations(), violationsTotal(), true);
+
+std::string_view kindLabel(std::string_view kind) {
+  static constexpr std::string_view kKinds[] = {"Pod",       "Deployment", "StatefulSet",
+                                                "DaemonSet", "ReplicaSet", "ReplicationController",
+                                                "Job",       "CronJob"};
+  for (std::string_view known : kKinds) {
+    if (kind == known) return known;
+  }
+  return metrics::kFoldedValue;
+}
+
+std::string_view operationLabel(admission::Operation operation) {
+  switch (operation) {
+    case admission::Operation::kCreate:
+      return "CREATE";
+    case admission::Operation::kUpdate:
+      return "UPDATE";
+    case admission::Operation::kDelete:
+      return "DELETE";
+    case admission::Operation::kConnect:
+      return "CONNECT";
+  }
+  return "other";
+}
+
+std::string_view statusLabel(RuleStatus status) {
+  switch (status) {
+    case RuleStatus::kPass:
+      return "pass";
+    case RuleStatus::kFail:
+      return "fail";
+    case RuleStatus::kError:
+      return "error";
+    case RuleStatus::kWarning:
+      return "warning";
+  }
+  return "other";
+}
+
+void recordReview(std::string_view kind, std::string_view operation, std::string_view verdict,
+                  SteadyClock::time_point started) {
+  reviewsTotal().labels({kind, operation, verdict}).inc();
+  reviewSeconds().get().observe(
+      std::chrono::duration<double>(SteadyClock::now() - started).count());
+}
+
+void recordFindings(const std::vector<RuleResult>& results) {
+  // The evaluator groups results by policy (policy::evaluate), so one pass counts each policy
+  // once, without allocating on the review's path.
+  std::string_view current;
+  bool passed = true;
+  const auto flush = [&] {
+    if (!current.empty()) policyEvaluations().labels({current, passed ? "pass" : "fail"}).inc();
+  };
+  for (const RuleResult& r : results) {
+    if (r.policy != current) {
+      flush();
+      current = r.policy;
+      passed = true;
+    }
+    if (r.status == RuleStatus::kPass) continue;
+    passed = false;
+    violationsTotal()
+        .labels({r.policy, r.rule, policy::actionName(r.action), statusLabel(r.status)})
+        .inc();
+  }
+  flush();
+}
 
 nlohmann::json findingsForLog(const std::vector<RuleResult>& results) {
   nlohmann::json findings = nlohmann::json::array();
@@ -86,11 +196,13 @@ AdmissionService& AdmissionService::operator=(AdmissionService&&) noexcept = def
 
 std::variant<ReviewOutcome, AdmissionService::PendingPtr> AdmissionService::decode(
     std::string_view body) const {
+  const SteadyClock::time_point started = SteadyClock::now();
   admission::DecodedReview decoded;
   try {
     decoded = admission::decodeReview(body, options_.decodeLimits);
   } catch (const admission::UnreadableReview& e) {
     log::warn("unreadable admission review", {{"error", e.what()}});
+    recordReview("unknown", "unknown", "error", started);
     ReviewOutcome outcome;
     outcome.reply =
         HttpReply{400, "text/plain; charset=utf-8", std::string("imagegate: ") + e.what() + "\n"};
@@ -104,9 +216,11 @@ std::variant<ReviewOutcome, AdmissionService::PendingPtr> AdmissionService::deco
     verdict.code = 400;
     verdict.reason = "BadRequest";
     verdict.message = "imagegate could not evaluate this request: " + malformed->problem;
+    recordReview("unknown", "unknown", "error", started);
     return answer(decoded.envelope, malformed->uid, verdict, 0);
   }
   auto pending = std::make_shared<Pending>();
+  pending->started = started;
   pending->envelope = std::move(decoded.envelope);
   pending->request = std::get<AdmissionRequest>(std::move(decoded.request));
   pending->policies = policies_->load();
@@ -121,6 +235,9 @@ ReviewOutcome AdmissionService::finish(const Pending& pending) const {
   const std::vector<RuleResult> results = policy::evaluate(pending.plan, pending.facts);
   const Verdict verdict = verdictFor(pending.request, results);
   logDecision(pending.request, verdict, results);
+  recordFindings(results);
+  recordReview(kindLabel(pending.request.kind), operationLabel(pending.request.operation),
+               verdict.allowed ? "allowed" : "denied", pending.started);
   std::size_t violations = 0;
   for (const RuleResult& r : results) violations += r.status == RuleStatus::kPass ? 0 : 1;
   return answer(pending.envelope, pending.request.uid, verdict, violations);

@@ -95,6 +95,7 @@ class AdmissionService {
     policy::ReviewPlan plan;
     policy::ImageFactsMap facts;           ///< From the cache, or why an image cannot be fetched.
     std::vector<image::ImageRef> toFetch;  ///< Images needing a registry.
+    SteadyClock::time_point started;       ///< When decoding began, for the latency metric.
   };
   using PendingPtr = std::shared_ptr<Pending>;
 

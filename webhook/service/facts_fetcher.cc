@@ -4,6 +4,7 @@
 #include <future>
 #include <utility>
 
+#include "metrics/metrics.h"
 #include "service/fetch_scheduler.h"
 
 namespace imagegate::service {
@@ -12,18 +13,34 @@ using policy::ImageLookup;
 
 namespace {
 
+metrics::CounterFamily& lookupFailures() {
+  static metrics::CounterFamily& family = metrics::defaultRegistry().counter(
+      "imagegate_image_fetch_failures_total",
+      "Images a review needed but could not get facts for, by kind (timeout when the review's "
+      "deadline passed first; a registry's failure remembered for a while counts as its kind)",
+      {"kind"}, metrics::FamilyOptions{32, {}});
+  return family;
+}
+
+[[maybe_unused]] const bool kFetcherMetricsDeclared = (lookupFailures(), true);
+
 /// The facts of `image` once `future` has them, or why not, waiting no longer than `deadline`.
 policy::ImageLookup awaitLookup(const image::ImageRef& image,
                                 std::future<image::ImageFacts>& future, Deadline deadline) {
   policy::ImageLookup lookup;
   if (future.wait_until(deadline.at()) != std::future_status::ready) {
     lookup.error = "timed out fetching " + image.str() + " within the admission deadline";
+    lookupFailures().labels({"timeout"}).inc();
     return lookup;
   }
   try {
     lookup.facts = future.get();
+  } catch (const registry::FetchError& e) {
+    lookup.error = e.what();
+    lookupFailures().labels({registry::fetchErrorKindName(e.kind())}).inc();
   } catch (const std::exception& e) {
     lookup.error = e.what();
+    lookupFailures().labels({"other"}).inc();
   }
   return lookup;
 }
