@@ -187,7 +187,7 @@ server::ServerOptions serverOptions(const ServeFlags& flags) {
   return options;
 }
 
-service::ServiceOptions serviceOptionsFrom(const ServeFlags& flags) {
+service::ServiceOptions serviceOptionsFrom(const ServeFlags& flags, CacheParts& parts) {
   if (flags.reviewThreads == 0 || flags.reviewThreads > 1024) {
     throw Error("--review-threads must be between 1 and 1024");
   }
@@ -197,11 +197,42 @@ service::ServiceOptions serviceOptionsFrom(const ServeFlags& flags) {
   }
   service::ServiceOptions options;
   options.waitThreads = flags.reviewThreads;
-  options.facts = makeFetcherOptions(flags.registryConfig);
+  options.facts = makeFetcherOptions(flags.registryConfig, "", &parts);
   options.facts.perRegistry = flags.fetchesPerRegistry;
   options.facts.failureMemory =
       durationFlag("registry-failure-memory", flags.registryFailureMemory, true);
   return options;
+}
+
+void reportCache(metrics::MetricWriter& out, std::string_view cacheName,
+                 const cache::CacheStats& stats) {
+  const metrics::MetricWriter::Labels labels{{"cache", std::string(cacheName)}};
+  out.gauge("imagegate_cache_entries", "Entries held, by cache", double(stats.entries), labels);
+  out.gauge("imagegate_cache_bytes", "Estimated bytes held, by cache", double(stats.bytes), labels);
+  out.counter("imagegate_cache_hits_total", "Lookups answered by the cache", double(stats.hits),
+              labels);
+  out.counter("imagegate_cache_misses_total", "Lookups the cache could not answer",
+              double(stats.misses), labels);
+  out.counter("imagegate_cache_evictions_total", "Entries dropped to stay within the budget",
+              double(stats.evictions), labels);
+}
+
+/// The caches' own counters at every scrape: facts and layer indexes in memory, the cache
+/// directory and Redis when configured (those of the registry config in use after a reload).
+metrics::CollectorHandle collectCacheStats(const ReloadableRegistry& registry,
+                                           const service::AdmissionService& service) {
+  return metrics::defaultRegistry().addCollector([&registry, &service](metrics::MetricWriter& out) {
+    const CacheParts parts = registry.cacheParts();
+    if (parts.facts) reportCache(out, "facts", parts.facts->stats());
+    if (const auto layers = service.layerCacheStats()) reportCache(out, "layer_index", *layers);
+    if (parts.directory) reportCache(out, "directory", parts.directory->stats());
+    if (parts.redis) {
+      reportCache(out, "redis", parts.redis->stats());
+      out.counter("imagegate_cache_redis_failures_total",
+                  "Redis commands that failed or timed out (the review went on without Redis)",
+                  double(parts.redis->failures()));
+    }
+  });
 }
 
 /// Waits at most `maxWait` for the service's reviews and fetches. A fetch stuck where no deadline
@@ -243,13 +274,15 @@ int serve(const ServeFlags& flags) {
   service::ServiceOptions serviceOptions;
   std::shared_ptr<ReloadableRegistry> registry;
   try {
-    serviceOptions = serviceOptionsFrom(flags);
-    registry = makeReloadable(serviceOptions.facts);
+    CacheParts parts;
+    serviceOptions = serviceOptionsFrom(flags, parts);
+    registry = makeReloadable(serviceOptions.facts, std::move(parts));
   } catch (const Error& e) {
     std::cerr << "imagegate serve: " << e.what() << "\n";
     return kExitUsage;
   }
   service::AdmissionService service(policies, std::move(serviceOptions));
+  const metrics::CollectorHandle cacheMetrics = collectCacheStats(*registry, service);
   const std::chrono::milliseconds shutdownTimeout = options.shutdownTimeout;
   std::unique_ptr<server::Server> server;
   try {

@@ -2,6 +2,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "metrics/process_metrics.h"
 #include "policy/load_problem.h"
 #include "policy/loader.h"
 
@@ -20,10 +21,17 @@ std::shared_ptr<const policy::PolicySet> loadPolicySet(const std::string& path) 
   }
 }
 
+/// The reloader's watch names, as imagegate_reloads_total's `what` label spells them.
+std::string_view reloadLabel(const std::string& kind) {
+  if (kind == "policies") return "policy";
+  if (kind == "registry-config") return "registry_config";
+  return kind;
+}
+
 }  // namespace
 
 void onReload(const std::string& kind, bool ok) {
-  // METRICS: count here (imagegate_reloads_total{kind, result="ok"|"rejected"}).
+  metrics::recordReload(reloadLabel(kind), ok);
   log::debug("reload outcome", {{"kind", kind}, {"ok", ok}});
 }
 
@@ -59,8 +67,10 @@ std::unique_ptr<Reloader> startReloading(const ReloadPaths& paths, server::Serve
     watches.push_back(
         {"registry-config", [paths] { return registryConfigFiles(paths.registryConfig); },
          [paths, registry] {
-           const service::FetcherOptions built = makeFetcherOptions(paths.registryConfig);
-           registry->replace(built);
+           CacheParts parts;
+           const service::FetcherOptions built =
+               makeFetcherOptions(paths.registryConfig, "", &parts);
+           registry->replace(built, std::move(parts));
            // The platform picked from indexes is the fetcher's, fixed at start-up.
            if (built.platform.str() != registry->platform().str()) {
              log::warn(

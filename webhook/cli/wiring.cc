@@ -80,13 +80,14 @@ service::FetcherOptions makeFetcherOptions(const std::string& registryConfigPath
   return fetcher;
 }
 
-ReloadableRegistry::ReloadableRegistry(const service::FetcherOptions& built)
+ReloadableRegistry::ReloadableRegistry(const service::FetcherOptions& built, CacheParts parts)
     : platform_(built.platform) {
-  replace(built);
+  replace(built, std::move(parts));
 }
 
-void ReloadableRegistry::replace(const service::FetcherOptions& built) {
-  current_.store(std::make_shared<const Current>(Current{built.registry, built.cache}));
+void ReloadableRegistry::replace(const service::FetcherOptions& built, CacheParts parts) {
+  current_.store(
+      std::make_shared<const Current>(Current{built.registry, built.cache, std::move(parts)}));
 }
 
 image::ImageFacts ReloadableRegistry::fetchFacts(const image::ImageRef& ref,
@@ -108,8 +109,9 @@ std::optional<image::ImageFacts> ReloadableRegistry::cached(const image::ImageRe
   return current->cache ? current->cache->cached(ref, platform) : std::nullopt;
 }
 
-std::shared_ptr<ReloadableRegistry> makeReloadable(service::FetcherOptions& options) {
-  auto reloadable = std::make_shared<ReloadableRegistry>(options);
+std::shared_ptr<ReloadableRegistry> makeReloadable(service::FetcherOptions& options,
+                                                   CacheParts parts) {
+  auto reloadable = std::make_shared<ReloadableRegistry>(options, std::move(parts));
   options.registry = reloadable;
   options.cache = reloadable;
   return reloadable;

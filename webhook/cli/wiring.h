@@ -38,8 +38,10 @@ service::FetcherOptions makeFetcherOptions(const std::string& registryConfigPath
 class ReloadableRegistry : public registry::Registry, public cache::FactsCache {
  public:
   /// `built` is what makeFetcherOptions() returned.
-  explicit ReloadableRegistry(const service::FetcherOptions& built);
-  void replace(const service::FetcherOptions& built);
+  explicit ReloadableRegistry(const service::FetcherOptions& built, CacheParts parts = {});
+  void replace(const service::FetcherOptions& built, CacheParts parts = {});
+  /// The caches of the registry in use, for their stats.
+  CacheParts cacheParts() const { return current_.load()->parts; }
   /// The platform of the first options: the fetcher's, which a replacement does not change.
   const image::Platform& platform() const { return platform_; }
 
@@ -56,12 +58,14 @@ class ReloadableRegistry : public registry::Registry, public cache::FactsCache {
   struct Current {
     registry::RegistryPtr registry;
     cache::FactsCachePtr cache;
+    CacheParts parts;
   };
   const image::Platform platform_;
   std::atomic<std::shared_ptr<const Current>> current_;
 };
 
 /// `options` with its registry and cache behind one ReloadableRegistry (returned too).
-std::shared_ptr<ReloadableRegistry> makeReloadable(service::FetcherOptions& options);
+std::shared_ptr<ReloadableRegistry> makeReloadable(service::FetcherOptions& options,
+                                                   CacheParts parts = {});
 
 }  // namespace imagegate::cli

@@ -281,6 +281,11 @@ void AdmissionService::reviewAsync(std::string_view body, Deadline deadline,
   });
 }
 
+std::optional<cache::CacheStats> AdmissionService::layerCacheStats() const {
+  if (!fetcher_) return std::nullopt;
+  return fetcher_->layerCacheStats();
+}
+
 bool AdmissionService::waitForFetches(std::chrono::milliseconds maxWait) const {
   return !fetcher_ || fetcher_->waitIdle(SteadyClock::now() + maxWait);
 }

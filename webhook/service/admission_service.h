@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "admission/review.h"
+#include "cache/cache_stats.h"
 #include "common/deadline.h"
 #include "common/http_reply.h"
 #include "policy/evaluator.h"
@@ -69,6 +70,9 @@ class AdmissionService {
   /// reviews finish in the background and leave their outcome (cache, failure memory) behind.
   /// Reviews are served meanwhile. True when none is running.
   bool waitForFetches(std::chrono::milliseconds maxWait) const;
+
+  /// The layer index cache's counters; nullopt without a registry.
+  std::optional<cache::CacheStats> layerCacheStats() const;
 
   /// Stops fetching (queued fetches fail at once) and waits for reviews and fetches in flight;
   /// call before destroying what their callbacks use. No review may be started afterwards.
