@@ -24,6 +24,8 @@ std::string_view describe(ContainerKind kind);
 struct Capabilities {
   std::vector<std::string> add;
   std::vector<std::string> drop;
+
+  friend bool operator==(const Capabilities&, const Capabilities&) = default;
 };
 
 /// securityContext.seLinuxOptions; absent fields are "" as in the Kubernetes API.
@@ -32,6 +34,8 @@ struct SeLinuxOptions {
   std::string role;
   std::string type;
   std::string level;
+
+  friend bool operator==(const SeLinuxOptions&, const SeLinuxOptions&) = default;
 };
 
 /// The fields of a container's securityContext that rules read; unset fields stay nullopt so
@@ -54,6 +58,9 @@ struct ContainerSecurityContext {
   std::optional<SeLinuxOptions> seLinuxOptions;
   std::optional<std::string> procMount;    ///< "Default", "Unmasked", ...
   std::optional<bool> windowsHostProcess;  ///< windowsOptions.hostProcess.
+
+  friend bool operator==(const ContainerSecurityContext&,
+                         const ContainerSecurityContext&) = default;
 };
 
 struct PodSecurityContext {
@@ -65,6 +72,8 @@ struct PodSecurityContext {
   std::optional<SeLinuxOptions> seLinuxOptions;
   std::vector<std::string> sysctls;  ///< sysctls[*].name, in order.
   std::optional<bool> windowsHostProcess;
+
+  friend bool operator==(const PodSecurityContext&, const PodSecurityContext&) = default;
 };
 
 struct Container {
@@ -77,6 +86,8 @@ struct Container {
   /// lifecycle postStart/preStop handlers, in that order.
   std::vector<std::string> probeHosts;
   std::string path;  ///< JSON path for messages, e.g. "spec.template.spec.initContainers[0]".
+
+  friend bool operator==(const Container&, const Container&) = default;
 };
 
 /// One entry of spec.volumes: its name and which volume sources it sets.
@@ -85,6 +96,8 @@ struct Volume {
   /// The keys other than `name` whose value is not null ("hostPath", "emptyDir", ...), as
   /// written; the API allows one, but a request may carry more.
   std::vector<std::string> sources;
+
+  friend bool operator==(const Volume&, const Volume&) = default;
 };
 
 struct PodSpec {
@@ -101,6 +114,8 @@ struct PodSpec {
   /// Security Admission reads them (AppArmor and seccomp annotations).
   std::map<std::string, std::string> annotations;
   std::string path;  ///< JSON path of the pod spec inside the object.
+
+  friend bool operator==(const PodSpec&, const PodSpec&) = default;
 };
 
 /// The object under review. `podSpec` is set for Pods and workload kinds with a pod template.
@@ -111,6 +126,8 @@ struct ReviewedObject {
   std::string namespaceName;
   std::map<std::string, std::string> labels;
   std::optional<PodSpec> podSpec;
+
+  friend bool operator==(const ReviewedObject&, const ReviewedObject&) = default;
 };
 
 enum class Operation { kCreate, kUpdate, kDelete, kConnect };
@@ -129,12 +146,16 @@ struct AdmissionRequest {
   std::string userName;  ///< request.userInfo.username, for logs.
   /// Set for CREATE/UPDATE; absent for DELETE/CONNECT where the object is not evaluated.
   std::optional<ReviewedObject> object;
+
+  friend bool operator==(const AdmissionRequest&, const AdmissionRequest&) = default;
 };
 
 /// The envelope to echo in the response: apiVersion and kind as the caller sent them.
 struct ReviewEnvelope {
   std::string apiVersion = "admission.k8s.io/v1";
   std::string kind = "AdmissionReview";
+
+  friend bool operator==(const ReviewEnvelope&, const ReviewEnvelope&) = default;
 };
 
 /// The body is not an AdmissionReview we can answer at all (not JSON, no request.uid, too deep):
@@ -149,11 +170,15 @@ class UnreadableReview : public Error {
 struct MalformedRequest {
   std::string uid;
   std::string problem;  ///< e.g. "request.object.spec.containers[1].image must be a string".
+
+  friend bool operator==(const MalformedRequest&, const MalformedRequest&) = default;
 };
 
 struct DecodedReview {
   ReviewEnvelope envelope;
   std::variant<AdmissionRequest, MalformedRequest> request;
+
+  friend bool operator==(const DecodedReview&, const DecodedReview&) = default;
 };
 
 struct DecodeLimits {
