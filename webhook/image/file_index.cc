@@ -686,6 +686,38 @@ std::optional<MergedEntry> MergedFilesystem::find(std::string_view path) const {
   return toEntry(merged_[*at]);
 }
 
+std::optional<std::size_t> MergedFilesystem::hiddenBy(std::size_t layer,
+                                                      const FileEntry& entry) const {
+  // What an upper layer holds at `at`, `entry`'s own path or a directory above it, that hides
+  // `entry` from the layers underneath.
+  auto hides = [&entry](const FileEntry& upper, bool ownPath) {
+    switch (upper.type) {
+      case EntryType::kWhiteout:
+        return true;
+      case EntryType::kOpaque:
+        return !ownPath;  // an opaque directory keeps itself, hides what is below it
+      case EntryType::kDirectory:
+        return ownPath && entry.type != EntryType::kDirectory;  // directories merge
+      default:
+        return true;  // a file, link or device replaces the path, or what was below a directory
+    }
+  };
+  for (std::size_t upper = layer + 1; upper < layers_.size(); ++upper) {
+    const LayerIndex& index = *layers_[upper];
+    std::string_view at = entry.path;
+    for (bool ownPath = true;; ownPath = false) {
+      for (std::size_t i = index.lowerBound(at); i < index.size(); ++i) {
+        const FileEntry written = index.entry(i);
+        if (written.path != at) break;
+        if (hides(written, ownPath)) return upper;
+      }
+      if (at.empty()) break;
+      at = parentOf(at);
+    }
+  }
+  return std::nullopt;
+}
+
 MergedFilesystem::Resolution MergedFilesystem::resolve(std::string_view path,
                                                        bool followFinal) const {
   Resolution out;

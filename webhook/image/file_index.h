@@ -193,6 +193,14 @@ class MergedFilesystem {
   /// The entry at exactly `path` (normalized or not), following no symlink.
   std::optional<MergedEntry> find(std::string_view path) const;
 
+  /// Layer `layer`'s index as scanned, with what later layers hide: a file deleted by a later
+  /// whiteout is still in this layer's blob, and anyone who pulls the image can extract it.
+  const LayerIndex& layerIndex(std::size_t layer) const { return *layers_[layer]; }
+  /// The first layer above `layer` that hides `entry`, which `layer` wrote: a whiteout of it or
+  /// of a directory above it, an opaque directory above it, or an entry that replaces it or a
+  /// directory above it. nullopt when the merged filesystem still shows it.
+  std::optional<std::size_t> hiddenBy(std::size_t layer, const FileEntry& entry) const;
+
   struct Resolution {
     enum class Status { kFound, kNotFound, kTooManyLinks };
     Status status = Status::kNotFound;
