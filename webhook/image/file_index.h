@@ -170,6 +170,13 @@ struct PathMatch {
   MergedEntry file;  ///< What it reaches, e.g. "bin/busybox" (itself when it is no link).
 };
 
+/// A name that reaches a file and matches some of the patterns given to findReachableAny().
+struct ReachableMatch {
+  std::string name;                     ///< The name that matched, e.g. "bin/sh".
+  MergedEntry file;                     ///< What it reaches, e.g. "bin/busybox".
+  std::vector<std::uint32_t> patterns;  ///< Indexes of the patterns it matches, ascending.
+};
+
 /// The root filesystem a container sees: the layers applied in order, whiteouts and opaque
 /// directories honoured, each path remembering the layer that last wrote it. Holds the layer
 /// indexes (shared: they are cached) and 8 bytes per merged path.
@@ -224,6 +231,11 @@ class MergedFilesystem {
   /// Files (anything but directories) reached by a name matching `pattern`: their own paths and
   /// every alias, so `**/bin/sh` finds busybox through `bin/sh -> busybox`. One match per name.
   std::vector<PathMatch> findReachable(std::string_view pattern) const;
+  /// findReachable() for many patterns in one walk: each file's names are worked out once,
+  /// however many patterns there are (a rule with every preset has ~140), and each name is tried
+  /// only against the patterns whose last component can match it. One match per name that
+  /// matches at least one pattern, in the merged filesystem's order.
+  std::vector<ReachableMatch> findReachableAny(const std::vector<std::string>& patterns) const;
 
   /// The merged image's `etc/passwd` / `etc/group` (through symlinks), when the layer that wrote
   /// it captured its content; nullopt when absent or too large.

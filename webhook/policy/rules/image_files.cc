@@ -223,7 +223,15 @@ class ForbiddenFiles final : public RuleCheck {
     std::vector<std::string> globs;
   };
   ForbiddenFiles(std::vector<Group> groups, Scope scope)
-      : groups_(std::move(groups)), scope_(scope) {}
+      : groups_(std::move(groups)), scope_(scope) {
+    // Every group's globs in one list, for one walk of the image (findReachableAny).
+    for (std::size_t g = 0; g < groups_.size(); ++g) {
+      for (const std::string& glob : groups_[g].globs) {
+        globs_.push_back(glob);
+        groupOfGlob_.push_back(g);
+      }
+    }
+  }
 
   static std::shared_ptr<const RuleCheck> read(const Fields& rule, std::string_view key) {
     const Fields body = rule.sub(key, Fields::Keys{"presets", "paths", "scope"});
@@ -278,13 +286,11 @@ class ForbiddenFiles final : public RuleCheck {
       const std::size_t last = files.layerCount() == 0 ? 0 : files.layerCount() - 1;
       std::map<std::string, std::size_t> found;  // path -> layer, sorted, one per name
       std::set<std::string> groupsHit;
-      for (const Group& group : groups_) {
-        for (const std::string& glob : group.globs) {
-          for (const image::PathMatch& match : files.findReachable(glob)) {
-            if (scope_ == Scope::kFinalLayer && !addedByLayer(files, match, last)) continue;
-            found.emplace("/" + match.name, match.file.layer);
-            groupsHit.insert(group.name);
-          }
+      for (const image::ReachableMatch& match : files.findReachableAny(globs_)) {
+        if (scope_ == Scope::kFinalLayer && !addedByLayer(files, match, last)) continue;
+        found.emplace("/" + match.name, match.file.layer);
+        for (const std::uint32_t glob : match.patterns) {
+          groupsHit.insert(groups_[groupOfGlob_[glob]].name);
         }
       }
       if (found.empty()) return pass();
@@ -301,7 +307,7 @@ class ForbiddenFiles final : public RuleCheck {
 
  private:
   /// True when the final layer wrote the file or the name that reaches it.
-  static bool addedByLayer(const image::MergedFilesystem& files, const image::PathMatch& match,
+  static bool addedByLayer(const image::MergedFilesystem& files, const image::ReachableMatch& match,
                            std::size_t layer) {
     if (match.file.layer == layer) return true;
     const auto name = files.find(match.name);
@@ -310,6 +316,8 @@ class ForbiddenFiles final : public RuleCheck {
 
   std::vector<Group> groups_;
   Scope scope_;
+  std::vector<std::string> globs_;        ///< Every group's globs, in group order.
+  std::vector<std::size_t> groupOfGlob_;  ///< The group of each of globs_.
 };
 
 bool isGlob(std::string_view path) { return path.find_first_of("*?[") != std::string_view::npos; }
