@@ -40,3 +40,9 @@ set_tests_properties(image_facts_integration_test PROPERTIES LABELS integration 
 # beyond the deadline, a registry that never answers, credentials echoed in error messages.
 imagegate_test(hostile_registry_test SOURCES integration/hostile_registry_test.cc
   DEPS nlohmann_json::nlohmann_json LABEL integration)
+
+# Every review answered within its ?timeout= (+100 ms) against a registry that never answers, one
+# that drips the layer at 1 KB/s (tests/fixtures/registry/drip_registry.py) and one that is down;
+# a scan that outlives its review fills the cache for the next one.
+imagegate_test(review_deadline_test SOURCES integration/review_deadline_test.cc
+  DEPS nlohmann_json::nlohmann_json LABEL integration)

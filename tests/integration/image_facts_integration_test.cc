@@ -257,6 +257,18 @@ spec:
   rules:
     - name: non-root
       runAsNonRoot: {}
+---
+apiVersion: imagegate.dev/v1alpha1
+kind: ImagePolicy
+metadata:
+  name: files-deny
+spec:
+  action: Enforce
+  match:
+    namespaces: [files]
+  rules:
+    - name: no-shells
+      forbiddenFiles: {presets: [shells]}
 )";
 }
 
@@ -711,7 +723,8 @@ std::optional<int> reportedPort(const std::string& log) {
 /// An AdmissionReview for a Pod whose containers set no securityContext, so the images' USER
 /// decides runAsNonRoot. `containers` holds (name, image) pairs.
 json podReview(const std::string& uid,
-               const std::vector<std::pair<std::string, std::string>>& containers) {
+               const std::vector<std::pair<std::string, std::string>>& containers,
+               const std::string& namespaceName = "shop") {
   json list = json::array();
   for (const auto& [name, image] : containers) list.push_back({{"name", name}, {"image", image}});
   return {{"apiVersion", "admission.k8s.io/v1"},
@@ -721,13 +734,13 @@ json podReview(const std::string& uid,
             {"kind", {{"group", ""}, {"version", "v1"}, {"kind", "Pod"}}},
             {"resource", {{"group", ""}, {"version", "v1"}, {"resource", "pods"}}},
             {"name", "app"},
-            {"namespace", "shop"},
+            {"namespace", namespaceName},
             {"operation", "CREATE"},
             {"userInfo", {{"username", "ci"}}},
             {"object",
              {{"apiVersion", "v1"},
               {"kind", "Pod"},
-              {"metadata", {{"name", "app"}, {"namespace", "shop"}}},
+              {"metadata", {{"name", "app"}, {"namespace", namespaceName}}},
               {"spec", {{"containers", list}}}}}}}};
 }
 
@@ -961,6 +974,24 @@ TEST_F(ServeCommand, BlackholeRegistryIsAnsweredWithinTheDeadline) {
   EXPECT_EQ(result.response()["allowed"], false) << result.body;
   EXPECT_THAT(result.message(), HasSubstr(image));
   EXPECT_THAT(result.message(), HasSubstr("timed out"));
+  expectStillServing();
+}
+
+TEST_F(ServeCommand, ForbiddenFilesDeniesBusyboxNamingTheFileAndTheLayer) {
+  // Namespace "files" is where the files-deny policy applies: its layers are fetched and scanned.
+  const HttpResult denied =
+      post(podReview("files-busybox", {{"app", tls().ref("BUSYBOX_1")}}, "files"), "?timeout=10s");
+  ASSERT_EQ(denied.status, 200) << denied.body << denied.log;
+  EXPECT_EQ(denied.response()["allowed"], false) << denied.body;
+  EXPECT_THAT(denied.message(), HasSubstr("policy \"files-deny\" rule \"no-shells\""));
+  // busybox's /bin/sh -> busybox is a shell, named with its layer and that layer's history line.
+  EXPECT_THAT(denied.message(), HasSubstr("/bin/sh (layer 1/1, imagegate fixture: COPY busybox"));
+
+  const HttpResult allowed =
+      post(podReview("files-static", {{"app", tls().ref("STATIC_1")}}, "files"), "?timeout=10s");
+  ASSERT_EQ(allowed.status, 200) << allowed.body << allowed.log;
+  EXPECT_EQ(allowed.response()["allowed"], true) << allowed.body;
+  EXPECT_EQ(allowed.warnings(), "");
   expectStillServing();
 }
 

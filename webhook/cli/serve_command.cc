@@ -201,6 +201,9 @@ service::ServiceOptions serviceOptionsFrom(const ServeFlags& flags, CacheParts& 
   options.facts.perRegistry = flags.fetchesPerRegistry;
   options.facts.failureMemory =
       durationFlag("registry-failure-memory", flags.registryFailureMemory, true);
+  // A fetch or scan cut off by a review's deadline goes on (as long as the longest review may
+  // last) and fills the caches, so that the next review of the image is fast.
+  options.facts.backgroundTime = durationFlag("max-review-timeout", flags.maxReviewTimeout, false);
   return options;
 }
 

@@ -686,6 +686,38 @@ std::optional<MergedEntry> MergedFilesystem::find(std::string_view path) const {
   return toEntry(merged_[*at]);
 }
 
+std::optional<std::size_t> MergedFilesystem::hiddenBy(std::size_t layer,
+                                                      const FileEntry& entry) const {
+  // What an upper layer holds at `at`, `entry`'s own path or a directory above it, that hides
+  // `entry` from the layers underneath.
+  auto hides = [&entry](const FileEntry& upper, bool ownPath) {
+    switch (upper.type) {
+      case EntryType::kWhiteout:
+        return true;
+      case EntryType::kOpaque:
+        return !ownPath;  // an opaque directory keeps itself, hides what is below it
+      case EntryType::kDirectory:
+        return ownPath && entry.type != EntryType::kDirectory;  // directories merge
+      default:
+        return true;  // a file, link or device replaces the path, or what was below a directory
+    }
+  };
+  for (std::size_t upper = layer + 1; upper < layers_.size(); ++upper) {
+    const LayerIndex& index = *layers_[upper];
+    std::string_view at = entry.path;
+    for (bool ownPath = true;; ownPath = false) {
+      for (std::size_t i = index.lowerBound(at); i < index.size(); ++i) {
+        const FileEntry written = index.entry(i);
+        if (written.path != at) break;
+        if (hides(written, ownPath)) return upper;
+      }
+      if (at.empty()) break;
+      at = parentOf(at);
+    }
+  }
+  return std::nullopt;
+}
+
 MergedFilesystem::Resolution MergedFilesystem::resolve(std::string_view path,
                                                        bool followFinal) const {
   Resolution out;
@@ -809,23 +841,66 @@ std::vector<MergedEntry> MergedFilesystem::glob(std::string_view pattern) const 
 
 std::vector<PathMatch> MergedFilesystem::findReachable(std::string_view pattern) const {
   std::vector<PathMatch> out;
-  const auto patternParts = splitPath(pattern);
-  if (patternParts.empty()) return out;
-  // Most patterns end in a name ("bin/sh", "**/*.map"): a file can only match through a name with
-  // that last component, its own (directory links keep it) or one of its symlinks and hardlinks.
-  const std::string_view last = patternParts.back();
-  const bool byName = last != "**";
-  std::unordered_set<std::string_view> linkedCandidates;
-  if (byName) {
-    for (const auto& [file, names] : links_->reverse) {
-      for (const auto& name : names) {
-        if (componentMatch(last, baseName(name))) {
-          linkedCandidates.insert(file);
-          break;
-        }
-      }
+  for (ReachableMatch& match : findReachableAny({std::string(pattern)})) {
+    out.push_back({std::move(match.name), match.file});
+  }
+  return out;
+}
+
+std::vector<ReachableMatch> MergedFilesystem::findReachableAny(
+    const std::vector<std::string>& patterns) const {
+  // A file matches only through a name whose last component matches the pattern's: its own
+  // (directory links keep it) or one of its symlinks' and hardlinks'. So patterns are filed by
+  // their last component: exact names in a hash map, globs tried one by one, and a trailing "**"
+  // (any name) tried on every file.
+  std::vector<std::vector<std::string_view>> parts;
+  parts.reserve(patterns.size());
+  std::unordered_map<std::string_view, std::vector<std::uint32_t>> byName;
+  std::vector<std::uint32_t> byGlob;
+  std::vector<std::uint32_t> anyName;
+  for (std::uint32_t p = 0; p < patterns.size(); ++p) {
+    parts.push_back(splitPath(patterns[p]));
+    if (parts.back().empty()) continue;
+    const std::string_view last = parts.back().back();
+    if (last == "**") {
+      anyName.push_back(p);
+    } else if (last.find_first_of("*?[\\") != std::string_view::npos) {
+      byGlob.push_back(p);
+    } else {
+      byName[last].push_back(p);
     }
   }
+  auto addCandidates = [&](std::string_view name, std::vector<std::uint32_t>& to) {
+    if (const auto it = byName.find(name); it != byName.end()) {
+      to.insert(to.end(), it->second.begin(), it->second.end());
+    }
+    for (const std::uint32_t p : byGlob) {
+      if (componentMatch(parts[p].back(), name)) to.push_back(p);
+    }
+  };
+  // The patterns a file's links can match, found once per link rather than once per file.
+  std::unordered_map<std::string_view, std::vector<std::uint32_t>> linkCandidates;
+  for (const auto& [file, names] : links_->reverse) {
+    std::vector<std::uint32_t>& candidates = linkCandidates[file];
+    for (const auto& name : names) addCandidates(baseName(name), candidates);
+  }
+  auto belowDirLink = [this](std::string_view path) {
+    return std::any_of(
+        links_->dirLinks.begin(), links_->dirLinks.end(), [&](const LinkIndex::DirLink& d) {
+          return path.size() > d.target.size() && path.substr(0, d.target.size()) == d.target &&
+                 path[d.target.size()] == '/';
+        });
+  };
+
+  std::vector<ReachableMatch> out;
+  std::vector<std::uint32_t> candidates;
+  auto matchName = [&](std::string name, const MergedEntry& file) {
+    std::vector<std::uint32_t> matched;
+    for (const std::uint32_t p : candidates) {
+      if (matchPath(parts[p], 0, name)) matched.push_back(p);
+    }
+    if (!matched.empty()) out.push_back({std::move(name), file, std::move(matched)});
+  };
   for (const Ref r : merged_) {
     const MergedEntry e = toEntry(r);
     // Each file once, by its own path: links are found as its aliases.
@@ -833,25 +908,20 @@ std::vector<PathMatch> MergedFilesystem::findReachable(std::string_view pattern)
         e.entry.type == EntryType::kHardlink) {
       continue;
     }
-    if (byName && !componentMatch(last, baseName(e.entry.path)) &&
-        linkedCandidates.count(e.entry.path) == 0) {
+    candidates.assign(anyName.begin(), anyName.end());
+    addCandidates(baseName(e.entry.path), candidates);
+    const auto linked = linkCandidates.find(e.entry.path);
+    if (linked != linkCandidates.end()) {
+      candidates.insert(candidates.end(), linked->second.begin(), linked->second.end());
+    }
+    if (candidates.empty()) continue;
+    std::sort(candidates.begin(), candidates.end());
+    candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+    if (linked == linkCandidates.end() && !belowDirLink(e.entry.path)) {
+      matchName(std::string(e.entry.path), e);
       continue;
     }
-    const bool hasLinks =
-        links_->reverse.count(std::string(e.entry.path)) > 0 ||
-        std::any_of(links_->dirLinks.begin(), links_->dirLinks.end(),
-                    [&](const LinkIndex::DirLink& d) {
-                      return e.entry.path.size() > d.target.size() &&
-                             e.entry.path.substr(0, d.target.size()) == d.target &&
-                             e.entry.path[d.target.size()] == '/';
-                    });
-    if (!hasLinks) {
-      if (matchPath(patternParts, 0, e.entry.path)) out.push_back({std::string(e.entry.path), e});
-      continue;
-    }
-    for (auto& name : aliases(e.entry.path)) {
-      if (matchPath(patternParts, 0, name)) out.push_back({std::move(name), e});
-    }
+    for (std::string& name : aliases(e.entry.path)) matchName(std::move(name), e);
   }
   return out;
 }

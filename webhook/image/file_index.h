@@ -170,6 +170,13 @@ struct PathMatch {
   MergedEntry file;  ///< What it reaches, e.g. "bin/busybox" (itself when it is no link).
 };
 
+/// A name that reaches a file and matches some of the patterns given to findReachableAny().
+struct ReachableMatch {
+  std::string name;                     ///< The name that matched, e.g. "bin/sh".
+  MergedEntry file;                     ///< What it reaches, e.g. "bin/busybox".
+  std::vector<std::uint32_t> patterns;  ///< Indexes of the patterns it matches, ascending.
+};
+
 /// The root filesystem a container sees: the layers applied in order, whiteouts and opaque
 /// directories honoured, each path remembering the layer that last wrote it. Holds the layer
 /// indexes (shared: they are cached) and 8 bytes per merged path.
@@ -192,6 +199,14 @@ class MergedFilesystem {
 
   /// The entry at exactly `path` (normalized or not), following no symlink.
   std::optional<MergedEntry> find(std::string_view path) const;
+
+  /// Layer `layer`'s index as scanned, with what later layers hide: a file deleted by a later
+  /// whiteout is still in this layer's blob, and anyone who pulls the image can extract it.
+  const LayerIndex& layerIndex(std::size_t layer) const { return *layers_[layer]; }
+  /// The first layer above `layer` that hides `entry`, which `layer` wrote: a whiteout of it or
+  /// of a directory above it, an opaque directory above it, or an entry that replaces it or a
+  /// directory above it. nullopt when the merged filesystem still shows it.
+  std::optional<std::size_t> hiddenBy(std::size_t layer, const FileEntry& entry) const;
 
   struct Resolution {
     enum class Status { kFound, kNotFound, kTooManyLinks };
@@ -216,6 +231,11 @@ class MergedFilesystem {
   /// Files (anything but directories) reached by a name matching `pattern`: their own paths and
   /// every alias, so `**/bin/sh` finds busybox through `bin/sh -> busybox`. One match per name.
   std::vector<PathMatch> findReachable(std::string_view pattern) const;
+  /// findReachable() for many patterns in one walk: each file's names are worked out once,
+  /// however many patterns there are (a rule with every preset has ~140), and each name is tried
+  /// only against the patterns whose last component can match it. One match per name that
+  /// matches at least one pattern, in the merged filesystem's order.
+  std::vector<ReachableMatch> findReachableAny(const std::vector<std::string>& patterns) const;
 
   /// The merged image's `etc/passwd` / `etc/group` (through symlinks), when the layer that wrote
   /// it captured its content; nullopt when absent or too large.

@@ -25,11 +25,16 @@ metrics::CounterFamily& lookupFailures() {
 [[maybe_unused]] const bool kFetcherMetricsDeclared = (lookupFailures(), true);
 
 /// The facts of `image` once `future` has them, or why not, waiting no longer than `deadline`.
+/// `goesOn`: the fetch outlives `deadline` (it runs to `background`) and fills the cache.
 policy::ImageLookup awaitLookup(const image::ImageRef& image,
-                                std::future<image::ImageFacts>& future, Deadline deadline) {
+                                std::future<image::ImageFacts>& future, Deadline deadline,
+                                bool goesOn) {
   policy::ImageLookup lookup;
   if (future.wait_until(deadline.at()) != std::future_status::ready) {
-    lookup.error = "timed out fetching " + image.str() + " within the admission deadline";
+    lookup.error = "timed out fetching " + image.str() + " within the admission deadline" +
+                   (goesOn ? "; image facts still loading: the fetch goes on and the next "
+                             "review will find them cached"
+                           : "");
     lookupFailures().labels({"timeout"}).inc();
     return lookup;
   }
@@ -92,14 +97,18 @@ std::vector<image::ImageRef> FactsFetcher::lookUpKnown(const policy::ReviewPlan&
 
 void FactsFetcher::fetch(const policy::ReviewPlan& plan, const std::vector<image::ImageRef>& images,
                          Deadline deadline, policy::ImageFactsMap& facts) const {
+  // The review waits until `deadline`; its fetches and scans may go on until `background` to
+  // fill the caches for the next review of the same image.
+  const Deadline background(std::max(deadline.at(), SteadyClock::now() + options_.backgroundTime));
+  const bool goesOn = background.at() > deadline.at();
   std::vector<std::optional<std::future<image::ImageFacts>>> fetching(images.size());
   for (std::size_t i = 0; i < images.size(); ++i) {
     const auto known = facts.find(images[i]);
     if (known != facts.end() && known->second.facts) continue;
-    fetching[i] = scheduler_->submit(images[i], deadline);
+    fetching[i] = scheduler_->submit(images[i], background);
   }
   for (std::size_t i = 0; i < images.size(); ++i) {
-    if (fetching[i]) facts[images[i]] = awaitLookup(images[i], *fetching[i], deadline);
+    if (fetching[i]) facts[images[i]] = awaitLookup(images[i], *fetching[i], deadline, goesOn);
   }
   // Every image's scans are queued before any is waited for, so the images of one review are
   // read side by side.
@@ -113,7 +122,7 @@ void FactsFetcher::fetch(const policy::ReviewPlan& plan, const std::vector<image
       lookup.files = std::move(merged);
       continue;
     }
-    reading.emplace_back(&lookup, files_->start(*lookup.facts, deadline));
+    reading.emplace_back(&lookup, files_->start(*lookup.facts, background));
   }
   for (auto& [lookup, pending] : reading) files_->finish(pending, deadline, *lookup);
 }

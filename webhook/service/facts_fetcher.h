@@ -38,6 +38,11 @@ struct FetcherOptions {
   std::chrono::milliseconds failureMemory{10'000};
   /// Layer scanning and its caches, for rules on the files of images.
   LayerFilesOptions files;
+  /// How long a fetch or layer scan may go on after the review that started it has been
+  /// answered, so that it fills the caches and the next review of the image is fast ("image
+  /// facts still loading"). Zero: it ends at the review's deadline. `serve` sets it to
+  /// --max-review-timeout.
+  std::chrono::milliseconds backgroundTime{0};
 };
 
 class FactsFetcher {
@@ -57,8 +62,8 @@ class FactsFetcher {
   /// Fetches `images` in parallel and puts each one's facts, or why there are none, into `facts`,
   /// returning by `deadline`; and, for the images whose `plan` needs files, their merged
   /// filesystem or filesError. A fetch still running then finishes in the background (bounded by
-  /// the same deadline) and fills the cache. Images lookUpKnown() already gave facts are not
-  /// fetched again.
+  /// options.backgroundTime past its start) and fills the caches. Images lookUpKnown() already gave
+  /// facts are not fetched again.
   void fetch(const policy::ReviewPlan& plan, const std::vector<image::ImageRef>& images,
              Deadline deadline, policy::ImageFactsMap& facts) const;
 

@@ -228,8 +228,8 @@ void LayerFiles::finish(Pending& pending, Deadline deadline, policy::ImageLookup
     }
     if (future.wait_until(deadline.at()) != std::future_status::ready) {
       lookup.filesError = "timed out reading the files of " + describeLayer(pending.facts, i) +
-                          " within the admission deadline; the scan goes on and the next review "
-                          "will find it cached";
+                          " within the admission deadline; image facts still loading: the scan "
+                          "goes on and the next review will find it cached";
       return;
     }
     try {

@@ -316,6 +316,31 @@ TEST(MergedFilesystem, FileReplacingADirectoryRemovesItsChildren) {
   EXPECT_THAT(allPaths(fs), ElementsAre("d", "d.txt"));
 }
 
+TEST(MergedFilesystem, HiddenBySaysWhichLaterLayerHidesWhatAnEarlierOneWrote) {
+  auto l0 = Layer()
+                .dir("app")
+                .file("app/id_rsa")
+                .file("app/.env")
+                .dir("app/src")
+                .dir("app/src/.git")
+                .file("app/kept")
+                .dir("cache")
+                .file("cache/token")
+                .build();
+  auto l1 = Layer().whiteout("app/id_rsa").dir("app/src/.git").opaque("cache").build();
+  auto l2 = Layer().file("app/.env").symlink("app/src", "/elsewhere").build();
+  const MergedFilesystem fs({l0, l1, l2});
+  auto entry = [&](std::string_view path) { return *fs.layerIndex(0).find(path); };
+  EXPECT_EQ(fs.hiddenBy(0, entry("app/id_rsa")), 1u);   // whiteout of the file
+  EXPECT_EQ(fs.hiddenBy(0, entry("cache/token")), 1u);  // opaque directory above it
+  EXPECT_EQ(fs.hiddenBy(0, entry("app/.env")), 2u);     // replaced by a newer file
+  // A directory merges with a later directory; a symlink replacing its parent hides it.
+  EXPECT_EQ(fs.hiddenBy(0, entry("app/src/.git")), 2u);
+  EXPECT_EQ(fs.hiddenBy(0, entry("app/kept")), std::nullopt);
+  EXPECT_EQ(fs.hiddenBy(0, entry("cache")), std::nullopt);  // opaque keeps the directory
+  EXPECT_EQ(fs.hiddenBy(2, *fs.layerIndex(2).find("app/.env")), std::nullopt);
+}
+
 TEST(MergedFilesystem, ResolvesAbsoluteRelativeAndMidPathSymlinks) {
   auto l0 = Layer()
                 .dir("usr")

@@ -115,6 +115,8 @@ struct FileHit {
   std::string path;  ///< As the container sees it, e.g. "/bin/sh".
   std::size_t layer = 0;
   std::string what;  ///< e.g. "setuid", "PEM private key"; may be empty.
+  /// The later layer that deletes or replaces it (the file is still in `layer`'s blob).
+  std::optional<std::size_t> hiddenBy;
 };
 
 /// A hit for every file of the merged view that `what` describes (nullopt: not a hit).
@@ -124,10 +126,19 @@ std::vector<FileHit> hitsWhere(const image::MergedFilesystem& files, Describe wh
   for (std::size_t i = 0; i < files.size(); ++i) {
     const image::MergedEntry merged = files.at(i);
     if (std::optional<std::string> detail = what(merged.entry)) {
-      hits.push_back({"/" + std::string(merged.entry.path), merged.layer, std::move(*detail)});
+      hits.push_back(
+          {"/" + std::string(merged.entry.path), merged.layer, std::move(*detail), std::nullopt});
     }
   }
   return hits;
+}
+
+/// "; deleted by layer 3/3, still in layer 1's blob" for a hit a later layer hides.
+std::string hiddenText(const FileHit& hit, const image::MergedFilesystem& files) {
+  if (!hit.hiddenBy) return "";
+  return "; deleted by layer " + std::to_string(*hit.hiddenBy + 1) + "/" +
+         std::to_string(files.layerCount()) + ", still in layer " + std::to_string(hit.layer + 1) +
+         "'s blob";
 }
 
 /// "/bin/sh (layer 4/5, RUN apk add bash), /bin/ash (...), /bin/busybox (...) and 27 more"
@@ -137,7 +148,7 @@ std::string listHits(const std::vector<FileHit>& hits, const image::ImageFacts& 
   for (std::size_t i = 0; i < hits.size() && i < kPathsShown; ++i) {
     const FileHit& hit = hits[i];
     text += (i == 0 ? "" : ", ") + hit.path + " (" + (hit.what.empty() ? "" : hit.what + ", ") +
-            layerText(facts, files, hit.layer) + ")";
+            layerText(facts, files, hit.layer) + hiddenText(hit, files) + ")";
   }
   if (hits.size() > kPathsShown)
     text += " and " + std::to_string(hits.size() - kPathsShown) + " more";
@@ -151,9 +162,14 @@ std::vector<FileFinding> fileFindings(const std::vector<FileHit>& hits,
   std::vector<FileFinding> findings;
   for (std::size_t i = 0; i < hits.size() && i < kFilesReported; ++i) {
     const FileHit& hit = hits[i];
+    std::string detail = hit.what;
+    if (hit.hiddenBy) {
+      detail += (detail.empty() ? "" : "; ") + std::string("deleted by layer ") +
+                std::to_string(*hit.hiddenBy + 1) + ", still in this layer's blob";
+    }
     findings.push_back({hit.path, hit.layer,
                         hit.layer < facts.layers.size() ? facts.layers[hit.layer].digest : "",
-                        historyLine(facts, hit.layer), hit.what});
+                        historyLine(facts, hit.layer), std::move(detail)});
   }
   return findings;
 }
@@ -207,7 +223,15 @@ class ForbiddenFiles final : public RuleCheck {
     std::vector<std::string> globs;
   };
   ForbiddenFiles(std::vector<Group> groups, Scope scope)
-      : groups_(std::move(groups)), scope_(scope) {}
+      : groups_(std::move(groups)), scope_(scope) {
+    // Every group's globs in one list, for one walk of the image (findReachableAny).
+    for (std::size_t g = 0; g < groups_.size(); ++g) {
+      for (const std::string& glob : groups_[g].globs) {
+        globs_.push_back(glob);
+        groupOfGlob_.push_back(g);
+      }
+    }
+  }
 
   static std::shared_ptr<const RuleCheck> read(const Fields& rule, std::string_view key) {
     const Fields body = rule.sub(key, Fields::Keys{"presets", "paths", "scope"});
@@ -262,18 +286,16 @@ class ForbiddenFiles final : public RuleCheck {
       const std::size_t last = files.layerCount() == 0 ? 0 : files.layerCount() - 1;
       std::map<std::string, std::size_t> found;  // path -> layer, sorted, one per name
       std::set<std::string> groupsHit;
-      for (const Group& group : groups_) {
-        for (const std::string& glob : group.globs) {
-          for (const image::PathMatch& match : files.findReachable(glob)) {
-            if (scope_ == Scope::kFinalLayer && !addedByLayer(files, match, last)) continue;
-            found.emplace("/" + match.name, match.file.layer);
-            groupsHit.insert(group.name);
-          }
+      for (const image::ReachableMatch& match : files.findReachableAny(globs_)) {
+        if (scope_ == Scope::kFinalLayer && !addedByLayer(files, match, last)) continue;
+        found.emplace("/" + match.name, match.file.layer);
+        for (const std::uint32_t glob : match.patterns) {
+          groupsHit.insert(groups_[groupOfGlob_[glob]].name);
         }
       }
       if (found.empty()) return pass();
       std::vector<FileHit> hits;
-      for (const auto& [path, layer] : found) hits.push_back({path, layer, ""});
+      for (const auto& [path, layer] : found) hits.push_back({path, layer, "", std::nullopt});
       std::string kinds;
       for (const std::string& name : groupsHit) kinds += (kinds.empty() ? "" : ", ") + name;
       std::string message = containsText(*target.subject, hits, "forbidden files", facts, files);
@@ -285,7 +307,7 @@ class ForbiddenFiles final : public RuleCheck {
 
  private:
   /// True when the final layer wrote the file or the name that reaches it.
-  static bool addedByLayer(const image::MergedFilesystem& files, const image::PathMatch& match,
+  static bool addedByLayer(const image::MergedFilesystem& files, const image::ReachableMatch& match,
                            std::size_t layer) {
     if (match.file.layer == layer) return true;
     const auto name = files.find(match.name);
@@ -294,6 +316,8 @@ class ForbiddenFiles final : public RuleCheck {
 
   std::vector<Group> groups_;
   Scope scope_;
+  std::vector<std::string> globs_;        ///< Every group's globs, in group order.
+  std::vector<std::size_t> groupOfGlob_;  ///< The group of each of globs_.
 };
 
 bool isGlob(std::string_view path) { return path.find_first_of("*?[") != std::string_view::npos; }
@@ -377,18 +401,48 @@ class NoSecrets final : public RuleCheck {
   Finding check(const Target& target) const override {
     return withFiles(target, [&](const image::ImageFacts& facts,
                                  const image::MergedFilesystem& files) {
-      const std::vector<FileHit> hits =
-          hitsWhere(files, [](const image::FileEntry& entry) -> std::optional<std::string> {
-            if (entry.secret == image::SecretKind::kNone) return std::nullopt;
-            return std::string(image::secretKindName(entry.secret));
-          });
+      const std::vector<FileHit> hits = secretsInEveryLayer(files);
       if (hits.empty()) return pass();
-      return failWith(containsText(*target.subject, hits, "files with secrets", facts, files),
+      const auto hidden = static_cast<std::size_t>(std::count_if(
+          hits.begin(), hits.end(), [](const FileHit& hit) { return hit.hiddenBy.has_value(); }));
+      std::string message;
+      if (hidden == 0) {
+        message = containsText(*target.subject, hits, "files with secrets", facts, files);
+      } else {
+        // "final image contains" would be wrong: the merged view lacks them, the blobs do not.
+        message = "the layers of image " + describeImage(*target.subject) + " hold " +
+                  std::to_string(hits.size()) + (hits.size() == 1 ? " file" : " files") +
+                  " with secrets (" + std::to_string(hidden) +
+                  " deleted by a later layer, still extractable by anyone who pulls the image): " +
+                  listHits(hits, facts, files);
+      }
+      return failWith(std::move(message),
                       "rotate these credentials and keep them out of every layer (deleting them "
                       "in a later layer leaves them in the earlier one): use RUN "
                       "--mount=type=secret at build time and a Kubernetes Secret at run time",
                       hits, facts);
     });
+  }
+
+ private:
+  /// Every layer's secrets, not only the merged view's: a layer is a blob anyone who pulls the
+  /// image can unpack, whatever the layers above it delete. Sorted by path, then layer.
+  static std::vector<FileHit> secretsInEveryLayer(const image::MergedFilesystem& files) {
+    std::vector<FileHit> hits;
+    for (std::size_t layer = 0; layer < files.layerCount(); ++layer) {
+      const image::LayerIndex& index = files.layerIndex(layer);
+      for (std::size_t i = 0; i < index.size(); ++i) {
+        const image::FileEntry entry = index.entry(i);
+        if (entry.secret == image::SecretKind::kNone || entry.isWhiteoutMarker()) continue;
+        hits.push_back({"/" + std::string(entry.path), layer,
+                        std::string(image::secretKindName(entry.secret)),
+                        files.hiddenBy(layer, entry)});
+      }
+    }
+    std::stable_sort(hits.begin(), hits.end(), [](const FileHit& a, const FileHit& b) {
+      return a.path < b.path;  // stable: layers stay in order for one path
+    });
+    return hits;
   }
 };
 
@@ -404,7 +458,8 @@ std::vector<RuleType> imageFilesRuleTypes() {
       {"noSetuidFiles", RuleLevel::kImage, "the final image holds no setuid or setgid file",
        readEmptyBody<NoSetuidFiles>},
       {"noSecrets", RuleLevel::kImage,
-       "the final image holds no private key, .env, .git or credentials file",
+       "no layer of the image holds a private key, .env, .git or credentials file (deleted ones "
+       "included: the earlier layer keeps them)",
        readEmptyBody<NoSecrets>},
   };
 }
