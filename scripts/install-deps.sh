@@ -16,6 +16,8 @@ packages=(
   # chart tests (tests/chart): unzip for the helm binary inside its npm package, python3-yaml for
   # the driver that parses what helm renders
   unzip python3-yaml
+  # SARIF test (tests/integration/check_local_sources_test.py): validates against the JSON schema
+  python3-jsonschema
   # benchmarks
   wrk nginx-light hey hyperfine time
   # fuzzing (scripts/fuzz.sh): clang with libFuzzer and the sanitizer runtimes
@@ -47,3 +49,6 @@ fi
 
 # helm and the offline Kubernetes schema validator, into the git-ignored .cache/tools/.
 "$(dirname "$0")/install-helm.sh"
+# The SARIF 2.1.0 schema, from an npm package. Unreachable npm registry (75): the SARIF test says
+# so and skips; everything else still installs.
+"$(dirname "$0")/install-sarif-schema.sh" || [ $? -eq 75 ]

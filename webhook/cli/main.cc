@@ -5,10 +5,9 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/version.h"
 
 namespace {
-
-constexpr const char* kVersion = "0.1.0";
 
 constexpr const char* kUsage =
     "usage: imagegate <command> [options]\n"

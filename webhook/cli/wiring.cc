@@ -27,4 +27,11 @@ service::FetcherOptions makeFetcherOptions(const std::string& registryConfigPath
   return fetcher;
 }
 
+void routeLocalImages(service::FetcherOptions& fetcher,
+                      std::map<image::ImageRef, registry::LocalImagePtr> images) {
+  if (images.empty()) return;
+  fetcher.registry =
+      std::make_shared<registry::LocalImageRegistry>(std::move(images), fetcher.registry);
+}
+
 }  // namespace imagegate::cli
