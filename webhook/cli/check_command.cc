@@ -183,9 +183,11 @@ std::map<image::ImageRef, registry::LocalImagePtr> openSources(std::vector<Image
   std::map<image::ImageRef, registry::LocalImagePtr> local;
   std::map<image::ImageRef, std::string> writtenAs;
   for (ImageReport& report : reports) {
-    std::string written = report.written;
-    if (written.rfind("docker://", 0) == 0) written = written.substr(9);
-    if (auto source = registry::parseLocalSourceName(written)) {
+    // docker://REF is skopeo's name for a registry reference: never a local source.
+    const bool registryOnly = report.written.rfind("docker://", 0) == 0;
+    const std::string written = registryOnly ? report.written.substr(9) : report.written;
+    const auto source = registryOnly ? std::nullopt : registry::parseLocalSourceName(written);
+    if (source) {
       try {
         report.local = registry::openLocalImage(*source);
       } catch (const registry::FetchError& e) {
