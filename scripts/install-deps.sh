@@ -20,6 +20,8 @@ packages=(
   unzip python3-yaml
   # /metrics test (tests/integration/metrics_integration_test.cc): the real exposition parser
   python3-prometheus-client
+  # SARIF test (tests/integration/check_local_sources_test.py): validates against the JSON schema
+  python3-jsonschema
   # benchmarks
   wrk nginx-light hey hyperfine time
   # fuzzing (scripts/fuzz.sh): clang with libFuzzer and the sanitizer runtimes
@@ -51,3 +53,6 @@ fi
 
 # helm and the offline Kubernetes schema validator, into the git-ignored .cache/tools/.
 "$(dirname "$0")/install-helm.sh"
+# The SARIF 2.1.0 schema, from an npm package. Unreachable npm registry (75): the SARIF test says
+# so and skips; everything else still installs.
+"$(dirname "$0")/install-sarif-schema.sh" || [ $? -eq 75 ]

@@ -9,6 +9,9 @@ imagegate_test(registry_distribution_test SOURCES unit/registry/distribution_reg
   DEPS imagegate_registry)
 imagegate_test(registry_http_client_test SOURCES unit/registry/http_client_test.cc
   DEPS imagegate_registry)
+# Images on disk (oci:, docker-archive:), layouts and archives built by the test.
+imagegate_test(registry_local_sources_test SOURCES unit/registry/local_sources_test.cc
+  DEPS imagegate_registry LibArchive::LibArchive PkgConfig::ZSTD)
 
 # The integration test starts real registries (tests/fixtures/registry) once per suite and builds
 # the test images once per run, so it is one CTest test running the whole binary: with

@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/sarif.h"
+#include "cli/version.h"
 #include "cli/wiring.h"
 #include "common/error.h"
 #include "policy/evaluator.h"
@@ -21,11 +23,17 @@ using policy::RuleStatus;
 std::string usage() {
   std::string text =
       "usage: imagegate check [--policy PATH] [--platform OS/ARCH[/VARIANT]]\n"
-      "                       [--registry-config FILE] [--output table|json] IMAGE...\n"
+      "                       [--registry-config FILE] [--output table|json|sarif] IMAGE...\n"
       "\n"
       "Fetches each image's manifest and config from its registry (and its layers, when a rule\n"
       "judges the files inside) and evaluates the image-level rules of every policy whose images\n"
-      "select it:\n";
+      "select it. IMAGE is a registry reference (also written docker://REF), or an image on\n"
+      "disk named as skopeo names it, to check it before it is pushed:\n"
+      "  oci:DIR[:TAG]               an OCI image layout; TAG is a ref.name in its index.json\n"
+      "  docker-archive:FILE[:REF]   a `docker save` tarball; REF one of its RepoTags, or @N\n"
+      "An image on disk is judged as the full reference its source names (ref.name,\n"
+      "io.containerd.image.name, RepoTags), else as oci.invalid/DIR:TAG or\n"
+      "docker-archive.invalid/FILE:TAG. The rules:\n";
   for (const policy::RuleType& type : policy::ruleTypes()) {
     if (type.level != policy::RuleLevel::kImage) continue;
     std::string key(type.key);
@@ -43,6 +51,7 @@ constexpr auto kCheckBudget = std::chrono::seconds(30);
 struct ImageReport {
   std::string written;
   image::ImageRef ref;
+  registry::LocalImagePtr local;  ///< Set for oci: and docker-archive: sources.
   policy::ReviewPlan plan;
   policy::ImageLookup lookup;
   std::vector<RuleResult> results;
@@ -59,14 +68,22 @@ bool violates(const RuleResult& r) {
          (r.status == RuleStatus::kFail || r.status == RuleStatus::kError);
 }
 
+/// A docker-archive has no manifest: its report shows the image ID (the config's digest) only.
+bool hasManifest(const ImageReport& report) {
+  return !report.local ||
+         report.local->source().transport != registry::LocalTransport::kDockerArchive;
+}
+
 void printTable(const std::vector<ImageReport>& reports) {
   for (const ImageReport& report : reports) {
     std::cout << report.ref.str() << "\n";
+    if (report.local) std::cout << "  source " << report.written << "\n";
     if (report.lookup.facts) {
       const auto& facts = *report.lookup.facts;
-      std::cout << "  digest " << facts.manifestDigest << "  platform " << facts.platform.str()
-                << "  user \"" << facts.imageConfig.user << "\"  compressed "
-                << facts.compressedSize() << " bytes\n";
+      std::cout << (hasManifest(report) ? "  digest " + facts.manifestDigest
+                                        : "  image ID " + facts.config.digest)
+                << "  platform " << facts.platform.str() << "  user \"" << facts.imageConfig.user
+                << "\"  compressed " << facts.compressedSize() << " bytes\n";
     } else {
       std::cout << "  fetch failed: " << report.lookup.error << "\n";
     }
@@ -104,9 +121,13 @@ void printJson(const std::vector<ImageReport>& reports) {
   nlohmann::json out = nlohmann::json::array();
   for (const ImageReport& report : reports) {
     nlohmann::json image = {{"image", report.written}, {"reference", report.ref.str()}};
+    if (report.local) {
+      image["source"] = std::string(registry::transportName(report.local->source().transport));
+    }
     if (report.lookup.facts) {
       const auto& facts = *report.lookup.facts;
-      image["digest"] = facts.manifestDigest;
+      if (hasManifest(report)) image["digest"] = facts.manifestDigest;
+      image["imageId"] = facts.config.digest;
       image["platform"] = facts.platform.str();
       image["user"] = facts.imageConfig.user;
       image["compressedSize"] = facts.compressedSize();
@@ -128,6 +149,62 @@ void printJson(const std::vector<ImageReport>& reports) {
     out.push_back(std::move(image));
   }
   std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+}
+
+void printSarif(const std::vector<ImageReport>& reports, const policy::PolicySet& policies) {
+  std::vector<SarifSubject> subjects;
+  for (const ImageReport& report : reports) {
+    SarifSubject subject;
+    subject.name = report.ref.str();
+    subject.results = report.results;
+    subject.error = report.lookup.error;
+    if (report.local) {
+      subject.sourcePath = report.local->source().path;
+      subject.properties["source"] = report.written;
+    }
+    if (report.lookup.facts) {
+      if (hasManifest(report)) subject.properties["digest"] = report.lookup.facts->manifestDigest;
+      subject.properties["imageId"] = report.lookup.facts->config.digest;
+    }
+    if (!report.lookup.filesError.empty())
+      subject.properties["filesError"] = report.lookup.filesError;
+    subjects.push_back(std::move(subject));
+  }
+  const SarifTool tool{"imagegate", kVersion, kInformationUri};
+  std::cout << sarifLog(tool, subjects, &policies)
+                   .dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
+            << "\n";
+}
+
+/// Opens the sources on disk, so that their references are known before planning. A source that
+/// cannot be read is reported like an image that could not be fetched (exit code 3). Two sources
+/// judged as the same reference cannot be told apart by the policies: a usage error.
+std::map<image::ImageRef, registry::LocalImagePtr> openSources(std::vector<ImageReport>& reports) {
+  std::map<image::ImageRef, registry::LocalImagePtr> local;
+  std::map<image::ImageRef, std::string> writtenAs;
+  for (ImageReport& report : reports) {
+    // docker://REF is skopeo's name for a registry reference: never a local source.
+    const bool registryOnly = report.written.rfind("docker://", 0) == 0;
+    const std::string written = registryOnly ? report.written.substr(9) : report.written;
+    const auto source = registryOnly ? std::nullopt : registry::parseLocalSourceName(written);
+    if (source) {
+      try {
+        report.local = registry::openLocalImage(*source);
+      } catch (const registry::FetchError& e) {
+        report.local = registry::unreadableLocalImage(*source, e);
+      }
+      report.ref = report.local->reference();
+    } else {
+      report.ref = image::parseImageRef(written);
+    }
+    const auto [seen, inserted] = writtenAs.emplace(report.ref, report.written);
+    if (!inserted && seen->second != report.written && (report.local || local.count(report.ref))) {
+      throw Error(seen->second + " and " + report.written + " are both judged as " +
+                  report.ref.str() + "; check them in separate runs");
+    }
+    if (report.local) local.emplace(report.ref, report.local);
+  }
+  return local;
 }
 
 /// Fetches every image named, whether or not a rule needs its facts (the report shows them), in
@@ -155,17 +232,17 @@ struct CheckFlags {
 };
 
 int check(const CheckFlags& flags) {
-  if (flags.output != "table" && flags.output != "json") {
-    std::cerr << "imagegate check: --output must be table or json\n";
+  if (flags.output != "table" && flags.output != "json" && flags.output != "sarif") {
+    std::cerr << "imagegate check: --output must be table, json or sarif\n";
     return kExitUsage;
   }
   std::vector<ImageReport> reports;
   service::FetcherOptions fetcherOptions;
   try {
-    for (const std::string& image : flags.images) {
-      reports.push_back({image, image::parseImageRef(image), {}, {}, {}});
-    }
+    for (const std::string& image : flags.images) reports.push_back({image, {}, {}, {}, {}, {}});
+    auto localImages = openSources(reports);
     fetcherOptions = makeFetcherOptions(flags.registryConfig, flags.platform);
+    routeLocalImages(fetcherOptions, std::move(localImages));
     // The images are this command's own: no other review to shield from a slow registry.
     fetcherOptions.perRegistry = fetcherOptions.threads;
   } catch (const Error& e) {
@@ -186,7 +263,9 @@ int check(const CheckFlags& flags) {
     fetchFailed = fetchFailed || !report.lookup.facts;
     for (const RuleResult& r : report.results) violated = violated || violates(r);
   }
-  if (flags.output == "json") {
+  if (flags.output == "sarif") {
+    printSarif(reports, *policies);
+  } else if (flags.output == "json") {
     printJson(reports);
   } else {
     printTable(reports);
@@ -207,7 +286,7 @@ int checkCommand(const std::vector<std::string>& args) {
                                   "config's, else linux/amd64)")(
       "registry-config", po::value(&flags.registryConfig)->default_value(""),
       "registry settings YAML (platform, credentials, CAs, timeouts)")(
-      "output", po::value(&flags.output)->default_value("table"), "table or json")(
+      "output", po::value(&flags.output)->default_value("table"), "table, json or sarif")(
       "image", po::value(&flags.images), "image reference (positional, one or more)");
   po::positional_options_description positional;
   positional.add("image", -1);

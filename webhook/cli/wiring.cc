@@ -117,4 +117,11 @@ std::shared_ptr<ReloadableRegistry> makeReloadable(service::FetcherOptions& opti
   return reloadable;
 }
 
+void routeLocalImages(service::FetcherOptions& fetcher,
+                      std::map<image::ImageRef, registry::LocalImagePtr> images) {
+  if (images.empty()) return;
+  fetcher.registry =
+      std::make_shared<registry::LocalImageRegistry>(std::move(images), fetcher.registry);
+}
+
 }  // namespace imagegate::cli

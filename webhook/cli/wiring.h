@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -8,6 +9,7 @@
 #include "cache/directory_store.h"
 #include "cache/facts_cache.h"
 #include "cache/redis_store.h"
+#include "registry/local_sources.h"
 #include "registry/registry.h"
 #include "service/facts_fetcher.h"
 
@@ -67,5 +69,10 @@ class ReloadableRegistry : public registry::Registry, public cache::FactsCache {
 /// `options` with its registry and cache behind one ReloadableRegistry (returned too).
 std::shared_ptr<ReloadableRegistry> makeReloadable(service::FetcherOptions& options,
                                                    CacheParts parts = {});
+
+/// Puts images read from disk (oci:, docker-archive:) in front of `fetcher.registry`: their judged
+/// references are answered from their files, every other reference by the registry as before.
+void routeLocalImages(service::FetcherOptions& fetcher,
+                      std::map<image::ImageRef, registry::LocalImagePtr> images);
 
 }  // namespace imagegate::cli

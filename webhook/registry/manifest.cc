@@ -217,6 +217,13 @@ ImageIndex parseIndex(const json& document, std::string mediaType) {
     IndexEntry entry;
     entry.descriptor = parseDescriptor(manifests[i], path);
     entry.platform = parseEntryPlatform(manifests[i], path);
+    // Read leniently: registries serve indexes whose annotations nothing else here looks at.
+    const json* annotations = member(manifests[i], "annotations");
+    if (annotations != nullptr && annotations->is_object()) {
+      for (const auto& [key, value] : annotations->items()) {
+        if (value.is_string()) entry.annotations[key] = value.get<std::string>();
+      }
+    }
     index.manifests.push_back(std::move(entry));
   }
   return index;

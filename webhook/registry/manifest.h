@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,6 +38,9 @@ std::string manifestAcceptHeader();
 struct IndexEntry {
   image::Descriptor descriptor;
   std::optional<image::Platform> platform;  ///< Absent when the entry has no platform object.
+  /// The entry's string annotations; an OCI layout's index.json names its images here
+  /// (org.opencontainers.image.ref.name). Annotations whose value is not a string are skipped.
+  std::map<std::string, std::string> annotations;
 };
 
 /// An OCI image index or Docker manifest list.
