@@ -5,15 +5,13 @@
 #include <string>
 #include <vector>
 
+#include "cli/version.h"
 #include "common/log.h"
 #include "policy/model.h"
 
 // The subcommands of the `imagegate` binary. Each takes the arguments after its own name and
 // returns the process exit code.
 namespace imagegate::cli {
-
-/// What `imagegate --version` prints and imagegate_build_info reports.
-inline constexpr const char* kVersion = "0.1.0";
 
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitViolations = 1;   ///< `review` denied the object, `audit` would deny.

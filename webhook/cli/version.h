@@ -1,6 +1,7 @@
 #pragma once
 
-// What imagegate says it is: `imagegate --version`, and the tool of SARIF reports.
+// What imagegate says it is: `imagegate --version`, imagegate_build_info, the tool of SARIF
+// reports.
 namespace imagegate::cli {
 
 inline constexpr const char* kVersion = "0.1.0";
