@@ -164,6 +164,11 @@ TEST_F(MetricsIntegrationTest, ExpositionParsesWithThePrometheusParser) {
   EXPECT_THAT(text, HasSubstr("imagegate_reloads_total{what=\"policy\",result=\"failure\"} 0\n"));
   EXPECT_THAT(text,
               HasSubstr("imagegate_reloads_total{what=\"certificate\",result=\"success\"} 0\n"));
+  // The caches report themselves through a collector: facts and layer indexes in memory.
+  EXPECT_EQ(scrape.families.at("imagegate_cache_entries"), "gauge");
+  EXPECT_EQ(scrape.families.at("imagegate_cache_hits"), "counter");
+  EXPECT_THAT(text, HasSubstr("imagegate_cache_bytes{cache=\"facts\"} "));
+  EXPECT_THAT(text, HasSubstr("imagegate_cache_misses_total{cache=\"layer_index\"} "));
 }
 
 TEST_F(MetricsIntegrationTest, ReviewCountersMoveByExactlyTheReviewsSent) {
