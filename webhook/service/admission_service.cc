@@ -1,6 +1,7 @@
 #include "service/admission_service.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <utility>
 
@@ -146,26 +147,32 @@ nlohmann::json findingsForLog(const std::vector<RuleResult>& results) {
   return findings;
 }
 
+/// Where the review's image facts came from: "none" needed, all from the "cache", or a registry
+/// round trip ("miss").
+std::string_view factsSource(const policy::ReviewPlan& plan, bool fetched) {
+  if (fetched) return "miss";
+  return plan.images.empty() ? "none" : "cache";
+}
+
+/// One JSON line per review at info (--log-level warn turns it off): who asked for what, the
+/// verdict, every finding with its fix, how long it took and whether a registry was asked.
 void logDecision(const AdmissionRequest& request, const Verdict& verdict,
-                 const std::vector<RuleResult>& results) {
-  const bool clean = std::all_of(results.begin(), results.end(),
-                                 [](const RuleResult& r) { return r.status == RuleStatus::kPass; });
-  // A clean review is logged at debug only; skip building its fields when nobody will see them.
-  if (clean && !log::enabled(log::Level::kDebug)) return;
-  nlohmann::json findings = findingsForLog(results);
-  const nlohmann::json fields = {{"uid", request.uid},
+                 const std::vector<RuleResult>& results, std::string_view facts,
+                 SteadyClock::time_point started) {
+  if (!log::enabled(log::Level::kInfo)) return;
+  const double millis =
+      std::chrono::duration<double, std::milli>(SteadyClock::now() - started).count();
+  log::info("admission review", {{"uid", request.uid},
                                  {"kind", request.kind},
                                  {"namespace", request.namespaceName},
                                  {"name", request.name},
+                                 {"operation", operationLabel(request.operation)},
                                  {"user", request.userName},
                                  {"dryRun", request.dryRun},
                                  {"allowed", verdict.allowed},
-                                 {"findings", std::move(findings)}};
-  if (fields["findings"].empty()) {
-    log::debug("admission review", fields);
-  } else {
-    log::info("admission review", fields);
-  }
+                                 {"findings", findingsForLog(results)},
+                                 {"durationMs", std::round(millis * 1000) / 1000},
+                                 {"imageFacts", facts}});
 }
 
 ReviewOutcome answer(const admission::ReviewEnvelope& envelope, const std::string& uid,
@@ -234,7 +241,8 @@ std::variant<ReviewOutcome, AdmissionService::PendingPtr> AdmissionService::deco
 ReviewOutcome AdmissionService::finish(const Pending& pending) const {
   const std::vector<RuleResult> results = policy::evaluate(pending.plan, pending.facts);
   const Verdict verdict = verdictFor(pending.request, results);
-  logDecision(pending.request, verdict, results);
+  logDecision(pending.request, verdict, results, factsSource(pending.plan, pending.fetched),
+              pending.started);
   recordFindings(results);
   recordReview(kindLabel(pending.request.kind), operationLabel(pending.request.operation),
                verdict.allowed ? "allowed" : "denied", pending.started);
@@ -245,6 +253,7 @@ ReviewOutcome AdmissionService::finish(const Pending& pending) const {
 
 void AdmissionService::fetchMissing(Pending& pending, Deadline deadline) const {
   if (pending.toFetch.empty()) return;
+  pending.fetched = true;
   fetcher_->fetch(pending.plan, pending.toFetch, Deadline(deadline.at() - options_.answerMargin),
                   pending.facts);
   pending.toFetch.clear();

@@ -100,6 +100,7 @@ class AdmissionService {
     policy::ImageFactsMap facts;           ///< From the cache, or why an image cannot be fetched.
     std::vector<image::ImageRef> toFetch;  ///< Images needing a registry.
     SteadyClock::time_point started;       ///< When decoding began, for the latency metric.
+    bool fetched = false;                  ///< A registry was asked (not all from the cache).
   };
   using PendingPtr = std::shared_ptr<Pending>;
 

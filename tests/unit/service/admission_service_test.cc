@@ -116,6 +116,28 @@ TEST(AdmissionService, AuditAllowsWithWarningsAndAnnotations) {
               HasSubstr("container \"app\""));
 }
 
+TEST(AdmissionService, EachReviewLogsOneJsonLineWithItsFindingsAndDuration) {
+  auto service = serviceWith({makePolicy("soft", policy::Action::kWarn,
+                                         {rule("ro-rootfs", "readOnlyRootFilesystem: {}")})});
+  ::testing::internal::CaptureStderr();
+  service.review(podReview(rootPod()).dump(), kDeadline);
+  const std::string logged = ::testing::internal::GetCapturedStderr();
+  ASSERT_EQ(std::count(logged.begin(), logged.end(), '\n'), 1) << logged;
+  const json line = json::parse(logged);
+  EXPECT_EQ(line["msg"], "admission review");
+  EXPECT_EQ(line["level"], "info");
+  EXPECT_EQ(line["uid"], "uid-42");
+  EXPECT_EQ(line["namespace"], "shop");
+  EXPECT_EQ(line["operation"], "CREATE");
+  EXPECT_EQ(line["allowed"], true);
+  EXPECT_EQ(line["imageFacts"], "none");
+  EXPECT_GE(line["durationMs"].get<double>(), 0.0);
+  ASSERT_EQ(line["findings"].size(), 2u);
+  EXPECT_EQ(line["findings"][0]["rule"], "ro-rootfs");
+  EXPECT_THAT(line["findings"][0]["remediation"].get<std::string>(),
+              HasSubstr("readOnlyRootFilesystem: true"));
+}
+
 TEST(AdmissionService, WarnGivesWarningsOnly) {
   auto service = serviceWith({makePolicy("soft", policy::Action::kWarn,
                                          {rule("ro-rootfs", "readOnlyRootFilesystem: {}")})});
