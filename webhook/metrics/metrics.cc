@@ -359,22 +359,11 @@ Registry& defaultRegistry() {
 
 // --- Format ------------------------------------------------------------------------------------
 
-std::string escapeHelp(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
+namespace {
 
-std::string escapeLabelValue(std::string_view text) {
+/// The exposition format escapes backslash and newline in HELP text, and also '"' in label
+/// values.
+std::string escape(std::string_view text, bool quotes) {
   std::string out;
   out.reserve(text.size());
   for (char c : text) {
@@ -382,7 +371,7 @@ std::string escapeLabelValue(std::string_view text) {
       out += "\\\\";
     } else if (c == '\n') {
       out += "\\n";
-    } else if (c == '"') {
+    } else if (quotes && c == '"') {
       out += "\\\"";
     } else {
       out += c;
@@ -390,6 +379,12 @@ std::string escapeLabelValue(std::string_view text) {
   }
   return out;
 }
+
+}  // namespace
+
+std::string escapeHelp(std::string_view text) { return escape(text, false); }
+
+std::string escapeLabelValue(std::string_view text) { return escape(text, true); }
 
 std::string formatValue(double value) {
   if (std::isnan(value)) return "NaN";
