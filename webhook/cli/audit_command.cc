@@ -251,7 +251,7 @@ int auditCommand(const std::vector<std::string>& args) {
       "fetching every image's facts must end within this")(
       "max-input-bytes",
       po::value(&flags.maxInputBytes)->default_value(std::size_t{256} << 20, "256MiB"),
-      "all inputs together; parsing holds several times this in memory")(
+      "each file and all inputs together; parsing holds several times this in memory")(
       "quiet,q", po::bool_switch(&flags.quiet), "no progress lines on stderr")(
       "progress-after", po::value(&flags.progressAfter)->default_value("1s"),
       "show progress when fetching lasts longer than this (at once on a terminal)")(
