@@ -15,7 +15,7 @@ namespace imagegate::cli::audit {
 /// without a namespace) is "imagegate-cluster".
 std::string policyReportName(const std::string& ns);
 
-/// A `List` of one PolicyReport per namespace with workloads, sorted by namespace, and a
+/// A `List` of one PolicyReport per namespace with results, sorted by namespace, and a
 /// ClusterPolicyReport for the objects without one (manifests that name no namespace, documents
 /// that could not be read) when there are any. Each result is one (workload, policy, rule):
 /// fail, warn, error or pass; `now` is every result's timestamp.
