@@ -15,7 +15,6 @@
 #include "cli/policy_report.h"
 #include "cli/version.h"
 #include "cli/wiring.h"
-#include "common/bounded_file.h"
 #include "common/deadline.h"
 #include "common/duration.h"
 #include "common/error.h"
@@ -129,11 +128,10 @@ policy::ImageFactsMap fetchFacts(const policy::ReviewPlan& wanted, service::Fetc
     for (std::size_t i = next++; i < toFetch.size(); i = next++) {
       policy::ImageFactsMap one;
       fetcher.fetch(wanted, {toFetch[i]}, deadline, one);
+      policy::ImageLookup& lookup = one[toFetch[i]];
       std::lock_guard lock(mutex);
-      for (auto& [image, lookup] : one) {
-        if (image == toFetch[i]) progress.done(image, lookup);
-        facts[image] = std::move(lookup);
-      }
+      progress.done(toFetch[i], lookup);
+      facts[toFetch[i]] = std::move(lookup);
       ++finished;
       allDone.notify_all();
     }
