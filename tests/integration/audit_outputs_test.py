@@ -11,7 +11,8 @@
   - a directory of manifests (tests/data/audit/manifests: multi-document YAML, JSON, owners by
     name, a malformed document): the malformed document is named with its file and index on
     stderr and in the report while the rest is audited;
-  - progress lines on stderr only, one per image fetched, and none with --quiet.
+  - progress lines on stderr only, one per image fetched: at once on a terminal (a pty here),
+    else once fetching outlasts --progress-after; none with --quiet.
 When the npm registry cannot be reached the schema tests are skipped, saying so, and the driver
 exits 77, which CTest reports as skipped.
 
@@ -19,7 +20,9 @@ usage: audit_outputs_test.py --source-dir DIR --imagegate BINARY [unittest argum
 """
 import argparse
 import json
+import os
 import pathlib
+import pty
 import shutil
 import subprocess
 import sys
@@ -278,6 +281,33 @@ class ProgressTest(unittest.TestCase):
         self.assertTrue(any("fetched 2/2 images: " in line for line in lines), run.stderr)
         self.assertNotIn("imagegate audit:", run.stdout)
         self.assertNotIn("fetched 1/2", run.stdout)
+
+    def test_a_terminal_gets_progress_at_once(self):
+        # stderr on a pseudo-terminal, stdout a pipe: progress at once, however quick the run.
+        master, slave = pty.openpty()
+        try:
+            run = subprocess.run([str(ARGS.imagegate), "audit", "--policy", str(self.policies),
+                                  "--output", "json", "--progress-after", "1h", str(self.input)],
+                                 stdout=subprocess.PIPE, stderr=slave, text=True, timeout=120)
+            os.close(slave)
+            slave = None
+            terminal = b""
+            while True:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: the other side is closed and everything was read
+                    break
+                if not chunk:
+                    break
+                terminal += chunk
+        finally:
+            if slave is not None:
+                os.close(slave)
+            os.close(master)
+        json.loads(run.stdout)
+        text = terminal.decode().replace("\r\n", "\n")
+        self.assertIn("imagegate audit: fetching the facts of 2 images\n", text)
+        self.assertIn("imagegate audit: fetched 2/2 images: 127.0.0.1:9/ci/", text)
 
     def test_quiet_and_quick_runs_print_no_progress(self):
         for flags in (["--quiet", "--progress-after", "0s"], ["--progress-after", "1h"]):
