@@ -56,3 +56,5 @@ fi
 # The SARIF 2.1.0 schema, from an npm package. Unreachable npm registry (75): the SARIF test says
 # so and skips; everything else still installs.
 "$(dirname "$0")/install-sarif-schema.sh" || [ $? -eq 75 ]
+# The PolicyReport validators (`imagegate audit --output policyreport`), likewise.
+"$(dirname "$0")/install-policyreport-schema.sh" || [ $? -eq 75 ]

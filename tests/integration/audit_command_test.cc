@@ -173,17 +173,14 @@ TEST_F(AuditCommandTest, WarningsOnlyExitZeroAndSeveralFilesAddUp) {
 }
 
 TEST_F(AuditCommandTest, UsageAndInputErrorsExitTwo) {
-  testutil::writeFile(dir_ / "broken.json", "{\"kind\": \"List\", \"items\": [");
-  testutil::writeFile(dir_ / "array.json", "[1, 2]");
   const struct {
     std::string args;
     std::string message;
   } cases[] = {
       {"", "name at least one input file"},
-      {"--output xml " + cluster(), "--output must be table or json"},
+      {"--output xml " + cluster(), "--output must be table, json, policyreport or sarif"},
+      {"--progress-after soon " + cluster(), "--progress-after must be a duration"},
       {shellQuote((dir_ / "missing.json").string()), "cannot read input"},
-      {shellQuote((dir_ / "broken.json").string()), "broken.json is not JSON"},
-      {shellQuote((dir_ / "array.json").string()), "expected a Kubernetes object or a List"},
       {"--max-input-bytes 1000 " + cluster(), "is larger than 1000"},
   };
   for (const auto& c : cases) {
@@ -191,6 +188,28 @@ TEST_F(AuditCommandTest, UsageAndInputErrorsExitTwo) {
     EXPECT_EQ(run.exitCode, 2) << c.args << "\n" << run.out << run.err;
     EXPECT_THAT(run.err, HasSubstr(c.message)) << c.args;
     EXPECT_EQ(run.out, "") << c.args;
+  }
+}
+
+TEST_F(AuditCommandTest, UnreadableDocumentsAreReportedAndExitTwo) {
+  testutil::writeFile(dir_ / "broken.json", "{\"kind\": \"List\", \"items\": [");
+  testutil::writeFile(dir_ / "array.json", "[1, 2]");
+  const struct {
+    std::string file;
+    std::string message;
+  } cases[] = {
+      {"broken.json", "broken.json: could not be evaluated: is not JSON"},
+      {"array.json", "array.json: could not be evaluated: expected a Kubernetes object or a List"},
+  };
+  for (const auto& c : cases) {
+    const AuditRun run = audit(shellQuote((dir_ / c.file).string()));
+    EXPECT_EQ(run.exitCode, 2) << c.file << "\n" << run.out << run.err;
+    EXPECT_THAT(run.err, HasSubstr(c.message)) << c.file;
+    EXPECT_THAT(run.out, HasSubstr("ERROR " + (dir_ / c.file).string() +
+                                   ": could not be "
+                                   "evaluated"))
+        << c.file;
+    EXPECT_THAT(run.out, HasSubstr("1 unreadable")) << c.file;
   }
 }
 

@@ -691,7 +691,8 @@ TEST_F(AuditCommand, ReportsWhatTheImagesFactsWouldDeny) {
                           {"api", "clean"}, {"rooty", "deny"}, {"gone", "deny"}, {"big", "deny"}}));
 
   std::vector<std::string> tableArgs = args;
-  tableArgs.push_back("-");
+  // Progress as a slow run shows it (at once on a terminal): one stderr line per image.
+  tableArgs.insert(tableArgs.end(), {"--progress-after", "0s", "-"});
   const ToolRun table = imagegate(tableArgs, input);
   EXPECT_EQ(table.exitCode, 1) << table.all();
   EXPECT_THAT(table.out, HasSubstr("DENY  shop/Pod/rooty\n  deny  image-facts/non-root  container "
@@ -703,6 +704,8 @@ TEST_F(AuditCommand, ReportsWhatTheImagesFactsWouldDeny) {
   EXPECT_THAT(table.out, HasSubstr("  " + unreachable + ": "));
   EXPECT_THAT(table.out, Not(HasSubstr("shop/Deployment/api")));  // clean
   EXPECT_THAT(table.err, HasSubstr("fetching the facts of 4 images"));
+  EXPECT_THAT(table.err, HasSubstr("fetched 4/4 images: "));
+  EXPECT_THAT(table.err, HasSubstr(": " + unreachable + " (failed: "));
 }
 
 // ---------------------------------------------------------------------------------------------

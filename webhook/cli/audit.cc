@@ -108,6 +108,7 @@ std::vector<Finding> findingsOf(const policy::ReviewPlan& plan,
     finding.policy = r.policy;
     finding.rule = r.rule;
     finding.action = r.action;
+    finding.status = r.status;
     finding.verdict = verdictOf(r);
     finding.container = r.container.value_or("");
     if (r.containerKind) finding.containerKind = std::string(admission::describe(*r.containerKind));
@@ -118,6 +119,16 @@ std::vector<Finding> findingsOf(const policy::ReviewPlan& plan,
     findings.push_back(std::move(finding));
   }
   return findings;
+}
+
+/// Each (policy, rule) of `results` once, in order.
+std::vector<CheckedRule> checkedRules(const std::vector<RuleResult>& results) {
+  std::vector<CheckedRule> checked;
+  std::set<std::pair<std::string, std::string>> seen;
+  for (const RuleResult& r : results) {
+    if (seen.insert({r.policy, r.rule}).second) checked.push_back({r.policy, r.rule, r.action});
+  }
+  return checked;
 }
 
 /// What makes two findings the same problem, whether found on a pod or on its owner's template:
@@ -207,8 +218,13 @@ Verdict WorkloadReport::verdict() const {
 }
 
 std::string WorkloadReport::label() const {
+  if (kind.empty() && name.empty()) {
+    return source + (document > 0 ? " document " + std::to_string(document) : "");
+  }
   return (namespaceName.empty() ? "" : namespaceName + "/") + kind + "/" + name;
 }
+
+ObjectRef WorkloadReport::ref() const { return {apiVersion, kind, namespaceName, name, uid}; }
 
 std::size_t Report::count(Verdict verdict) const {
   return static_cast<std::size_t>(std::count_if(
@@ -235,15 +251,27 @@ Auditor::Auditor(std::shared_ptr<const policy::PolicySet> policies)
     : policies_(std::move(policies)) {}
 Auditor::~Auditor() = default;
 
-void Auditor::add(const json& object, const std::string& source) {
+void Auditor::addUnreadable(const std::string& source, std::size_t document,
+                            const std::string& problem) {
+  auto entry = std::make_unique<Entry>();
+  entry->report.source = source;
+  entry->report.document = document;
+  entry->report.problem = problem;
+  entry->workload = true;  // it may have been one: counted as unreadable, not as skipped
+  entries_.push_back(std::move(entry));
+}
+
+void Auditor::add(const json& object, const std::string& source, std::size_t document) {
   auto entry = std::make_unique<Entry>();
   const json& metadata = metadataOf(object);
   entry->report.source = source;
+  entry->report.document = document;
   entry->report.apiVersion = text(object, "apiVersion");
   entry->report.kind = text(object, "kind");
   entry->report.namespaceName = text(metadata, "namespace");
   entry->report.name = text(metadata, "name");
   entry->uid = text(metadata, "uid");
+  entry->report.uid = entry->uid;
   entry->owner = controllerOf(metadata);
   try {
     entry->decoded = admission::decodeReview(reviewFor(object, entries_.size()));
@@ -293,7 +321,9 @@ Report Auditor::evaluate(const policy::ImageFactsMap& facts) const {
     }
     evaluated[i] = entry.report;
     if (entry.report.problem.empty()) {
-      evaluated[i].findings = findingsOf(entry.plan, policy::evaluate(entry.plan, facts));
+      const std::vector<RuleResult> results = policy::evaluate(entry.plan, facts);
+      evaluated[i].findings = findingsOf(entry.plan, results);
+      evaluated[i].checked = checkedRules(results);
     }
     if (!entry.uid.empty()) byUid[entry.uid] = i;
     byName[namespacedKey(entry.report.namespaceName, entry.report.kind, entry.report.name)] = i;
@@ -339,9 +369,16 @@ Report Auditor::evaluate(const policy::ImageFactsMap& facts) const {
     if (evaluated[i].findings.empty()) {
       folded[i] = true;
       evaluated[*owner].reportedHere.push_back(kindName(evaluated[i]));
+      evaluated[*owner].reportedHereObjects.push_back(evaluated[i].ref());
       ++report.reportedThroughOwner;
     } else {
       evaluated[i].owner = kindName(evaluated[*owner]);
+      // Its other rules are its owner's results; only these are its own.
+      std::set<std::pair<std::string, std::string>> own;
+      for (const Finding& f : evaluated[i].findings) own.insert({f.policy, f.rule});
+      std::erase_if(evaluated[i].checked, [&](const CheckedRule& c) {
+        return !own.contains({c.policy, c.rule});
+      });
     }
   }
 
@@ -497,6 +534,7 @@ json renderJson(const Report& report) {
                   {"reportedHere", w.reportedHere},
                   {"findings", std::move(findings)}};
     if (!w.problem.empty()) entry["problem"] = w.problem;
+    if (w.document > 0) entry["document"] = w.document;
     workloads.push_back(std::move(entry));
   }
   json byRule = json::array();
@@ -527,6 +565,92 @@ json renderJson(const Report& report) {
           {"kind", "AuditReport"},
           {"summary", summary},
           {"workloads", std::move(workloads)}};
+}
+
+namespace {
+
+/// A file path as a URI reference: unreserved characters and '/' kept, the rest percent-encoded.
+std::string uriReference(const std::string& path) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string uri;
+  for (const char c : path) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (std::isalnum(byte) || c == '-' || c == '.' || c == '_' || c == '~' || c == '/') {
+      uri += c;
+    } else {
+      uri += '%';
+      uri += kHex[byte >> 4];
+      uri += kHex[byte & 0xF];
+    }
+  }
+  return uri;
+}
+
+SarifSubject sarifSubjectOf(const WorkloadReport& w) {
+  SarifSubject subject;
+  subject.name = w.label();
+  subject.nameProperty = "workload";
+  if (w.source != "stdin") subject.sourcePath = uriReference(w.source);
+  subject.properties = {{"source", w.source}};
+  if (w.document > 0) subject.properties["document"] = std::to_string(w.document);
+  if (!w.kind.empty()) subject.properties["kind"] = w.kind;
+  if (!w.namespaceName.empty()) subject.properties["namespace"] = w.namespaceName;
+  if (!w.owner.empty()) subject.properties["owner"] = w.owner;
+  std::string reportedHere;
+  for (const std::string& owned : w.reportedHere) {
+    reportedHere += (reportedHere.empty() ? "" : ", ") + owned;
+  }
+  if (!reportedHere.empty()) subject.properties["reportedHere"] = reportedHere;
+  if (!w.problem.empty()) {
+    subject.error = w.label() + ": could not be evaluated: " + w.problem;
+    return subject;
+  }
+  for (const CheckedRule& checked : w.checked) {
+    bool found = false;
+    for (const Finding& f : w.findings) {
+      if (f.policy != checked.policy || f.rule != checked.rule) continue;
+      found = true;
+      RuleResult r;
+      r.policy = f.policy;
+      r.rule = f.rule;
+      r.action = f.action;
+      r.status = f.status;
+      if (!f.container.empty()) r.container = f.container;
+      r.message = f.message;
+      r.remediation = f.remediation;
+      subject.results.push_back(std::move(r));
+      std::map<std::string, std::string> properties;
+      if (!f.container.empty()) {
+        properties = {{"container", f.container}, {"containerKind", f.containerKind}};
+      }
+      if (!f.image.empty()) properties["containerImage"] = f.image;
+      subject.resultProperties.push_back(std::move(properties));
+    }
+    if (!found) {  // listed in tool.driver.rules, no result
+      RuleResult pass;
+      pass.policy = checked.policy;
+      pass.rule = checked.rule;
+      pass.action = checked.action;
+      subject.results.push_back(std::move(pass));
+      subject.resultProperties.emplace_back();
+    }
+  }
+  return subject;
+}
+
+}  // namespace
+
+json renderSarif(const Report& report, const SarifTool& tool, const policy::PolicySet* policies) {
+  std::vector<SarifSubject> subjects;
+  for (const WorkloadReport& w : report.workloads) subjects.push_back(sarifSubjectOf(w));
+  for (const ImageProblem& p : report.imagesNotFetched) {
+    SarifSubject image;
+    image.name = p.image;
+    image.error = "the facts of image " + p.image + " could not be fetched: " + p.error +
+                  " (its rules were judged by each policy's onFetchError)";
+    subjects.push_back(std::move(image));
+  }
+  return sarifLog(tool, subjects, policies);
 }
 
 int exitCode(const Report& report) {

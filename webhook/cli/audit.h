@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cli/sarif.h"
 #include "policy/evaluator.h"
 #include "policy/model.h"
 #include "policy/plan.h"
@@ -39,6 +40,8 @@ struct Finding {
   std::string policy;
   std::string rule;
   policy::Action action = policy::Action::kEnforce;
+  /// kFail, or kError (could not be evaluated), or kWarning (not evaluated, onFetchError: Allow).
+  policy::RuleStatus status = policy::RuleStatus::kFail;
   Verdict verdict = Verdict::kDeny;  ///< kDeny: an Enforce rule failed; kWarn otherwise.
   std::string container;             ///< "" for pod-level rules.
   std::string containerKind;         ///< "container", "init container", ...; "" for the pod.
@@ -47,24 +50,49 @@ struct Finding {
   std::string remediation;
 };
 
-/// One object of the input as the report shows it.
-struct WorkloadReport {
-  std::string source;  ///< The input it came from.
+/// An object of the input, as a Kubernetes ObjectReference names it.
+struct ObjectRef {
   std::string apiVersion;
   std::string kind;
   std::string namespaceName;
   std::string name;
+  std::string uid;  ///< "" for manifests, which have none yet.
+};
+
+/// A rule some policy checked on an object, whatever the outcome.
+struct CheckedRule {
+  std::string policy;
+  std::string rule;
+  policy::Action action = policy::Action::kEnforce;
+};
+
+/// One object of the input as the report shows it.
+struct WorkloadReport {
+  std::string source;        ///< The input it came from: a file, or "stdin".
+  std::size_t document = 0;  ///< 1-based index of its YAML document in `source`; 0 for JSON.
+  std::string apiVersion;
+  std::string kind;
+  std::string namespaceName;
+  std::string name;
+  std::string uid;
   /// Set for an owned object (a Pod of a ReplicaSet, ...) whose owner is in the input but that
   /// has findings its owner does not show: "Deployment/web". Only those findings are listed.
   std::string owner;
   /// Objects reported through this one, their owner ("Pod/web-5d8f-x2"): their findings are all
   /// this one's.
   std::vector<std::string> reportedHere;
+  std::vector<ObjectRef> reportedHereObjects;  ///< The same objects, in full.
   std::vector<Finding> findings;
+  /// Every (policy, rule) checked on it, in evaluation order, passing or not; for an owned
+  /// object listed with its own findings, only the rules of those.
+  std::vector<CheckedRule> checked;
   std::string problem;  ///< Why it could not be evaluated (a malformed object); no findings then.
 
   Verdict verdict() const;
-  std::string label() const;  ///< "namespace/Kind/name" ("Kind/name" without a namespace).
+  /// "namespace/Kind/name" ("Kind/name" without a namespace); for a document that could not be
+  /// read, "source document N".
+  std::string label() const;
+  ObjectRef ref() const;
 };
 
 /// Workloads of the report with a finding of (policy, rule), by verdict.
@@ -107,7 +135,11 @@ class Auditor {
   /// Decodes `object` exactly as the webhook decodes an AdmissionReview's request.object on
   /// CREATE, and plans its review in its own namespace. Never throws on a malformed object: the
   /// report names its problem.
-  void add(const nlohmann::json& object, const std::string& source);
+  void add(const nlohmann::json& object, const std::string& source, std::size_t document = 0);
+
+  /// A document of the input that is not an object: a YAML or JSON syntax error, a list of
+  /// numbers. The report counts it as an object that could not be read, with `problem`.
+  void addUnreadable(const std::string& source, std::size_t document, const std::string& problem);
 
   /// Every image some plan needs facts of, with everything any plan asks for it: fetched once.
   policy::ReviewPlan imagesToFetch() const;
@@ -127,6 +159,13 @@ std::string renderTable(const Report& report);
 
 /// The report as JSON; the schema is in README.md ("Auditing a cluster").
 nlohmann::json renderJson(const Report& report);
+
+/// The report as a SARIF 2.1.0 log (cli/sarif.h): a logical location per workload
+/// ("namespace/Kind/name") and its file as the physical location; every rule checked is in
+/// tool.driver.rules, every finding a result with its container and image in the properties.
+/// Objects that could not be read and images not fetched are error notifications.
+nlohmann::json renderSarif(const Report& report, const SarifTool& tool,
+                           const policy::PolicySet* policies);
 
 /// 1 when an Enforce rule fails somewhere, else 2 when an object could not be read, else 3 when
 /// an image's facts could not be fetched, else 0. The codes of commands.h.

@@ -93,7 +93,8 @@ json sarifLog(const SarifTool& tool, const std::vector<SarifSubject>& subjects,
            {"message", {{"text", subject.error}}},
            {"locations", json::array({{{"logicalLocations", logicalLocation(subject)}}})}});
     }
-    for (const RuleResult& r : subject.results) {
+    for (std::size_t i = 0; i < subject.results.size(); ++i) {
+      const RuleResult& r = subject.results[i];
       const std::string id = ruleId(r);
       if (ruleIndex.count(id) == 0) {
         ruleIndex[id] = rules.size();
@@ -103,8 +104,11 @@ json sarifLog(const SarifTool& tool, const std::vector<SarifSubject>& subjects,
       json properties = {{"policy", r.policy},
                          {"rule", r.rule},
                          {"action", std::string(policy::actionName(r.action))},
-                         {"image", subject.name}};
+                         {subject.nameProperty, subject.name}};
       for (const auto& [key, value] : subject.properties) properties[key] = value;
+      if (i < subject.resultProperties.size()) {
+        for (const auto& [key, value] : subject.resultProperties[i]) properties[key] = value;
+      }
       if (r.status == RuleStatus::kError || r.status == RuleStatus::kWarning) {
         properties["evaluated"] = false;  // the rule could not judge: no facts, bad reference
       }

@@ -29,7 +29,11 @@ struct SarifSubject {
   /// URI reference, becomes the physical location of findings that have no file of their own.
   std::string sourcePath;
   std::map<std::string, std::string> properties;  ///< e.g. digest, source as written.
+  /// The result property that names the subject: "image" (check), "workload" (audit).
+  std::string nameProperty = "image";
   std::vector<policy::RuleResult> results;
+  /// Extra properties of each result (its container's image, ...): empty, or one per result.
+  std::vector<std::map<std::string, std::string>> resultProperties;
   /// Why the subject could not be judged (its image could not be fetched); reported as an error
   /// notification of the run, which is then not "executionSuccessful".
   std::string error;
