@@ -76,6 +76,10 @@ service::FetcherOptions makeFetcherOptions(const std::string& registryConfigPath
   fetcher.platform = platformFlag.empty() ? config.platform : image::Platform::parse(platformFlag);
   fetcher.files.cacheBytes = static_cast<std::size_t>(config.cache.layerIndexMemoryBytes);
   fetcher.files.store = store;
+  fetcher.files.limits.maxUncompressedBytes = config.layers.maxUncompressedBytes;
+  fetcher.files.limits.maxEntries = config.layers.maxEntries;
+  fetcher.files.limits.maxPathLength = static_cast<std::size_t>(config.layers.maxPathLength);
+  fetcher.files.limits.maxIndexBytes = config.layers.maxIndexBytes;
   if (parts != nullptr) *parts = std::move(built);
   return fetcher;
 }

@@ -155,6 +155,34 @@ void readCache(const Fields& root, const std::string& baseDir, CacheConfig& cach
   readRedis(fields, baseDir, cache.redis);
 }
 
+/// A positive whole number within [1, max].
+std::optional<std::uint64_t> readCount(const Fields& fields, std::string_view key,
+                                       std::uint64_t max) {
+  const auto text = fields.string(key);
+  if (!text) return std::nullopt;
+  const std::string& digits = text->text;
+  const bool allDigits = !digits.empty() && digits.size() <= 19 &&
+                         std::all_of(digits.begin(), digits.end(),
+                                     [](unsigned char c) { return std::isdigit(c) != 0; });
+  const std::uint64_t value = allDigits ? std::stoull(digits) : 0;
+  if (value == 0 || value > max) {
+    fields.report(text->mark, fields.pathOf(key) + " \"" + digits +
+                                  "\" is not a whole number from 1 to " + std::to_string(max));
+    return std::nullopt;
+  }
+  return value;
+}
+
+void readLayerLimits(const Fields& root, LayerLimitsConfig& layers) {
+  const Fields fields = root.sub(
+      "layers", Fields::Keys{"maxUncompressed", "maxEntries", "maxPathLength", "maxIndex"});
+  if (auto bytes = readBytes(fields, "maxUncompressed")) layers.maxUncompressedBytes = *bytes;
+  if (auto count = readCount(fields, "maxEntries", UINT32_MAX)) layers.maxEntries = *count;
+  // The index stores path lengths in 16 bits.
+  if (auto count = readCount(fields, "maxPathLength", UINT16_MAX)) layers.maxPathLength = *count;
+  if (auto bytes = readBytes(fields, "maxIndex")) layers.maxIndexBytes = *bytes;
+}
+
 void readRoot(const Fields& root, const std::string& baseDir, RegistryConfig& config) {
   if (const auto platform = root.string("platform")) {
     try {
@@ -169,6 +197,7 @@ void readRoot(const Fields& root, const std::string& baseDir, RegistryConfig& co
   readTimeouts(root, config);
   readRegistries(root, baseDir, config);
   readCache(root, baseDir, config.cache);
+  readLayerLimits(root, config.layers);
 }
 
 }  // namespace
@@ -196,9 +225,9 @@ RegistryConfig RegistryConfig::parse(std::string_view yaml, const std::string& s
   }
   RegistryConfig config;
   // An empty file means all defaults.
-  const Fields root(document.IsDefined() ? document : YAML::Node(), "",
-                    Fields::Keys{"platform", "dockerConfig", "timeouts", "registries", "cache"},
-                    diag);
+  const Fields root(
+      document.IsDefined() ? document : YAML::Node(), "",
+      Fields::Keys{"platform", "dockerConfig", "timeouts", "registries", "cache", "layers"}, diag);
   readRoot(root, baseDir, config);
   if (!problems.empty()) {
     // Fields are read in code order, not file order; the operator reads the file top to bottom.

@@ -29,6 +29,11 @@
 //       keyPrefix: "imagegate:"
 //       timeout: 200ms                         # connect and per-command
 //       tls: false                             # true is refused: hiredis 0.14 has no TLS
+//   layers:                                    # limits on each layer a file rule scans
+//     maxUncompressed: 8Gi                     # tar bytes: stops compression bombs
+//     maxEntries: 1000000                      # tar members
+//     maxPathLength: 4096                      # bytes of a member name or link target
+//     maxIndex: 256Mi                          # path text one layer's index may collect
 namespace imagegate::registry {
 
 struct RegistryHostConfig {
@@ -52,6 +57,15 @@ struct CacheConfig {
   } redis;
 };
 
+/// Limits on what one layer may make the scanner do (layers::ScanLimits; the registry module
+/// only reads them). A hostile layer hits one and its review gets an error naming it.
+struct LayerLimitsConfig {
+  std::uint64_t maxUncompressedBytes = std::uint64_t{8} << 30;
+  std::uint64_t maxEntries = 1'000'000;
+  std::uint64_t maxPathLength = 4096;
+  std::uint64_t maxIndexBytes = std::uint64_t{256} << 20;
+};
+
 struct RegistryConfig {
   image::Platform platform;  ///< linux/amd64 unless configured.
   std::string dockerConfig;  ///< Path of a Docker config.json; empty for anonymous access.
@@ -59,6 +73,7 @@ struct RegistryConfig {
   std::chrono::milliseconds requestTimeout{5000};
   std::vector<RegistryHostConfig> registries;
   CacheConfig cache;
+  LayerLimitsConfig layers;
 
   /// The entry for `host` (compared case-insensitively), or nullptr.
   const RegistryHostConfig* find(std::string_view host) const;

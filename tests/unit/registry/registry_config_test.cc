@@ -68,7 +68,7 @@ TEST(RegistryConfig, DefaultsForEmptyOrPartialFiles) {
 TEST(RegistryConfig, UnknownFieldsWithLineAndColumn) {
   EXPECT_EQ(parseError("platform: linux/amd64\nplatfrom: linux/arm64\n"),
             "reg.yaml:2:1: platfrom: unknown field \"platfrom\" (allowed here: platform, "
-            "dockerConfig, timeouts, registries, cache)");
+            "dockerConfig, timeouts, registries, cache, layers)");
   EXPECT_THAT(parseError("timeouts:\n  connect: 2s\n  read: 5s\n"),
               HasSubstr("reg.yaml:3:3: timeouts.read: unknown field \"read\""));
   EXPECT_THAT(parseError("registries:\n  - host: a:5000\n    ca_file: /x\n"),
@@ -129,7 +129,7 @@ TEST(RegistryConfig, EveryProblemIsReportedAtOnceInFileOrder) {
         "reg.yaml:8:13: registries[1].caFile must not be empty\n"
         "reg.yaml:9:5: registry \"a:5000\" is listed twice (first at reg.yaml:6:5)\n"
         "reg.yaml:10:1: colour: unknown field \"colour\" (allowed here: platform, "
-        "dockerConfig, timeouts, registries, cache)");
+        "dockerConfig, timeouts, registries, cache, layers)");
   }
 }
 
@@ -262,6 +262,40 @@ TEST(RegistryConfigCache, WrongValuesAreLocated) {
   EXPECT_THAT(parseError("cache:\n  size: 1Gi\n"), HasSubstr("cache.size"));
   EXPECT_THAT(parseError("cache:\n  redis:\n    passwordFile: /p\n"),
               HasSubstr("cache.redis.address is required"));
+}
+
+TEST(RegistryConfigLayers, LimitsOnEachScannedLayer) {
+  const LayerLimitsConfig layers = RegistryConfig::parse(R"(
+layers:
+  maxUncompressed: 64Mi
+  maxEntries: 1000
+  maxPathLength: 255
+  maxIndex: 1Mi
+)",
+                                                         "reg.yaml")
+                                       .layers;
+  EXPECT_EQ(layers.maxUncompressedBytes, std::uint64_t{64} << 20);
+  EXPECT_EQ(layers.maxEntries, 1000u);
+  EXPECT_EQ(layers.maxPathLength, 255u);
+  EXPECT_EQ(layers.maxIndexBytes, std::uint64_t{1} << 20);
+}
+
+TEST(RegistryConfigLayers, DefaultsAreTheScannersOwn) {
+  const LayerLimitsConfig layers = RegistryConfig::parse("", "reg.yaml").layers;
+  EXPECT_EQ(layers.maxUncompressedBytes, std::uint64_t{8} << 30);
+  EXPECT_EQ(layers.maxEntries, 1'000'000u);
+  EXPECT_EQ(layers.maxPathLength, 4096u);
+  EXPECT_EQ(layers.maxIndexBytes, std::uint64_t{256} << 20);
+}
+
+TEST(RegistryConfigLayers, WrongValuesAreLocated) {
+  EXPECT_THAT(parseError("layers:\n  maxEntries: -3\n"),
+              HasSubstr("reg.yaml:2:15: layers.maxEntries \"-3\" is not a whole number from 1"));
+  EXPECT_THAT(parseError("layers:\n  maxPathLength: 70000\n"),
+              HasSubstr("layers.maxPathLength \"70000\" is not a whole number from 1 to 65535"));
+  EXPECT_THAT(parseError("layers:\n  maxUncompressed: huge\n"),
+              HasSubstr("layers.maxUncompressed \"huge\" is not a positive byte quantity"));
+  EXPECT_THAT(parseError("layers:\n  maxDepth: 3\n"), HasSubstr("layers.maxDepth"));
 }
 
 }  // namespace
