@@ -114,7 +114,8 @@ LayerFiles::LayerFiles(registry::RegistryPtr registry, LayerFilesOptions options
     : registry_(std::move(registry)),
       options_(std::move(options)),
       layers_(options_.cacheBytes),
-      pool_(std::make_unique<TaskPool>(std::max<std::size_t>(1, options_.threads))) {}
+      pool_(std::make_unique<TaskPool>(std::max<std::size_t>(1, options_.threads),
+                                       options_.threadsPerHost)) {}
 
 LayerFiles::~LayerFiles() {
   stop();
@@ -166,7 +167,7 @@ LayerFiles::Pending LayerFiles::start(const image::ImageFacts& facts, Deadline d
                                        std::to_string(options_.maxQueuedScans) + "); try again")));
       continue;
     }
-    pool_->post([this, ref = facts.ref, layer, mediaType, deadline] {
+    pool_->post(facts.ref.registry, [this, ref = facts.ref, layer, mediaType, deadline] {
       --queued_;
       scan(ref, layer, mediaType, deadline);
     });

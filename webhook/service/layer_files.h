@@ -83,6 +83,9 @@ struct LayerFilesOptions {
   /// Layers scanned at once across all reviews (each scan also runs a tar thread); also the
   /// bound on the layers of one image scanned concurrently.
   std::size_t threads = 3;
+  /// Layers scanned at once from one registry host: fewer than `threads`, so that a registry
+  /// that drips or hangs leaves threads to the layers of every other registry.
+  std::size_t threadsPerHost = 2;
   std::size_t maxQueuedScans = 512;  ///< Scans waiting for a thread; beyond, the layer fails.
   layers::ScanLimits limits;
   /// Asked for a layer's index before its blob is fetched, and given every index scanned: a

@@ -6,8 +6,10 @@
 #include <deque>
 #include <exception>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -15,16 +17,23 @@
 #include "common/log.h"
 
 // Threads for review work that must stay off the server's I/O threads: waiting on registry
-// fetches and decoding large bodies. Threads start as work arrives, up to a maximum, so a service
-// that never needs one (`imagegate review`, most tests) starts none.
+// fetches, decoding large bodies, scanning layers. Threads start as work arrives, up to a
+// maximum, so a service that never needs one (`imagegate review`, most tests) starts none.
 //
-// Header-only because webhook/CMakeLists.txt lists the service module's sources one by one; it
-// is included by admission_service.cc alone.
+// Tasks may name a key (the registry host a layer scan downloads from): each key has its own
+// queue and at most `perKey` tasks running, and idle threads serve the keys in turn. So one slow
+// or hanging registry can hold at most `perKey` threads and never queues the layers of other
+// registries behind its own; the same rule FetchScheduler applies to manifest fetches.
+//
+// Header-only because webhook/CMakeLists.txt lists the service module's sources one by one.
 namespace imagegate::service {
 
 class TaskPool {
  public:
-  explicit TaskPool(std::size_t maxThreads) : maxThreads_(std::max<std::size_t>(1, maxThreads)) {}
+  /// `perKey` 0: a key may use every thread.
+  explicit TaskPool(std::size_t maxThreads, std::size_t perKey = 0)
+      : maxThreads_(std::max<std::size_t>(1, maxThreads)),
+        perKey_(perKey == 0 ? maxThreads_ : std::min(perKey, maxThreads_)) {}
 
   /// Runs whatever is still queued, then joins the threads.
   ~TaskPool() {
@@ -39,10 +48,13 @@ class TaskPool {
   TaskPool(const TaskPool&) = delete;
   TaskPool& operator=(const TaskPool&) = delete;
 
-  void post(std::function<void()> task) {
+  void post(std::function<void()> task) { post(std::string(), std::move(task)); }
+
+  void post(const std::string& key, std::function<void()> task) {
     std::lock_guard<std::mutex> lock(mutex_);
-    queue_.push_back(std::move(task));
-    if (queue_.size() > idle_ && threads_.size() < maxThreads_) {
+    keys_[key].queue.push_back(std::move(task));
+    ++queued_;
+    if (queued_ > idle_ && threads_.size() < maxThreads_) {
       threads_.emplace_back([this] { workerLoop(); });
     }
     workAvailable_.notify_one();
@@ -51,7 +63,7 @@ class TaskPool {
   /// Waits until nothing is queued or running, or until `until`; true when idle.
   bool waitIdle(std::optional<SteadyClock::time_point> until) {
     std::unique_lock<std::mutex> lock(mutex_);
-    const auto idle = [this] { return queue_.empty() && running_ == 0; };
+    const auto idle = [this] { return queued_ == 0 && running_ == 0; };
     if (!until) {
       idleChanged_.wait(lock, idle);
       return true;
@@ -62,26 +74,60 @@ class TaskPool {
   /// Tasks queued or running.
   std::size_t busy() const {
     std::lock_guard<std::mutex> lock(mutex_);
-    return queue_.size() + running_;
+    return queued_ + running_;
   }
 
  private:
+  struct Key {
+    std::deque<std::function<void()>> queue;
+    std::size_t running = 0;
+  };
+  using Keys = std::map<std::string, Key>;
+  struct Taken {
+    std::string key;
+    std::function<void()> task;
+  };
+
   void workerLoop() {
     std::unique_lock<std::mutex> lock(mutex_);
     while (true) {
+      std::optional<Taken> taken;
       ++idle_;
-      workAvailable_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      workAvailable_.wait(
+          lock, [&] { return (stopping_ && queued_ == 0) || (taken = takeNext()).has_value(); });
       --idle_;
-      if (queue_.empty()) return;  // stopping, and every task has run
-      std::function<void()> task = std::move(queue_.front());
-      queue_.pop_front();
+      if (!taken) return;  // stopping, and every task has run
       ++running_;
       lock.unlock();
-      runGuarded(task);
+      runGuarded(taken->task);
+      taken->task = nullptr;  // what it captured goes before the lock is taken again
       lock.lock();
       --running_;
+      const auto key = keys_.find(taken->key);
+      if (--key->second.running == 0 && key->second.queue.empty()) keys_.erase(key);
+      // A slot of that key is free: a thread waiting for runnable work may now have some.
+      workAvailable_.notify_all();
       idleChanged_.notify_all();
     }
+  }
+
+  /// The next task, from the key after the one served last that is below its limit; expects
+  /// mutex_ held.
+  std::optional<Taken> takeNext() {
+    if (queued_ == 0) return std::nullopt;
+    auto key = keys_.upper_bound(lastServed_);
+    for (std::size_t looked = 0; looked < keys_.size(); ++looked, ++key) {
+      if (key == keys_.end()) key = keys_.begin();
+      Key& state = key->second;
+      if (state.queue.empty() || state.running >= perKey_) continue;
+      Taken taken{key->first, std::move(state.queue.front())};
+      state.queue.pop_front();
+      ++state.running;
+      --queued_;
+      lastServed_ = key->first;
+      return taken;
+    }
+    return std::nullopt;
   }
 
   static void runGuarded(const std::function<void()>& task) {
@@ -96,11 +142,14 @@ class TaskPool {
   }
 
   const std::size_t maxThreads_;
+  const std::size_t perKey_;
   mutable std::mutex mutex_;
   std::condition_variable workAvailable_;
   std::condition_variable idleChanged_;
-  std::deque<std::function<void()>> queue_;
+  Keys keys_;
+  std::string lastServed_;  ///< Where the round over the keys resumes.
   std::vector<std::thread> threads_;
+  std::size_t queued_ = 0;
   std::size_t idle_ = 0;
   std::size_t running_ = 0;
   bool stopping_ = false;
