@@ -45,17 +45,24 @@ struct ContainerMemo {
 /// order). Empty when the registry's answer is no stable fact: an error (the next review may get
 /// the facts), facts without a digest, or files that could not be read.
 std::string memoKey(const ReviewPlan& plan, std::size_t index, const Subject& subject) {
-  std::string key = subject.container->image;
-  key += '\n';
+  // Each text with its length in front: an image written with a newline in it (it does not parse,
+  // and its findings say so) can never spell another image's key.
+  std::string key;
+  const auto add = [&key](std::string_view text) {
+    key += std::to_string(text.size());
+    key += ':';
+    key += text;
+  };
+  add(subject.container->image);
+  key += subject.lookup != nullptr ? 'F' : 'N';
   if (const ImageLookup* lookup = subject.lookup) {
     if (!lookup->facts || lookup->facts->manifestDigest.empty() || !lookup->filesError.empty()) {
       return {};
     }
-    key += lookup->facts->manifestDigest;
-    key += lookup->files ? "+files" : "";
-    key += lookup->filesNote;
+    add(lookup->facts->manifestDigest);
+    add(lookup->files ? "files" : "");
+    add(lookup->filesNote);
   }
-  key += '\n';
   for (const PlannedPolicy& planned : plan.policies) {
     for (const std::size_t selected : planned.containers) {
       if (selected != index) continue;

@@ -376,6 +376,35 @@ TEST(RuleResultMemo, FindingsOfOnePodAreRightForEveryOtherPodOfTheSameImage) {
   EXPECT_EQ(stats.evictions, 0u);
 }
 
+// An image written to look like another image's key (it does not parse) gets its own findings,
+// whatever was kept for the image it imitates.
+TEST(RuleResultMemo, AnImageThatSpellsAnotherImagesKeyGetsItsOwnFindings) {
+  const PolicySet policies = loadPoliciesFromString(
+      "apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: registries}\n"
+      "spec:\n  rules:\n    - name: allowed\n      allowedRegistries: "
+      "[\"registry.example.com/*\"]\n",
+      "registries.yaml");
+  const std::string legit = "registry.example.com/team/app:1";
+  YAML::Node doc;
+  doc["pod"]["containers"][0]["name"] = "legit";
+  doc["pod"]["containers"][0]["image"] = legit;
+  doc["pod"]["containers"][1]["name"] = "imitation";
+  for (const char* tail : {"\nsha256:d", "\nsha256:d\n", "\n", "F", "N"}) {
+    doc["pod"]["containers"][1]["image"] = legit + tail;
+    const admission::AdmissionRequest request = requestFor(doc);
+    ImageFactsMap facts;
+    image::ImageFacts known;
+    known.ref = image::parseImageRef(legit);
+    known.manifestDigest = "sha256:d";
+    facts[known.ref] = ImageLookup{known, "", nullptr, "", ""};
+    cache::RuleResultCache memo(std::size_t{1} << 20);
+    const ReviewPlan plan = planReview(policies, *request.object, request.namespaceName);
+    const auto plain = describe(evaluate(plan, facts));
+    EXPECT_EQ(describe(evaluate(plan, facts, MemoScope{&memo, 1})), plain);
+    EXPECT_EQ(describe(evaluate(plan, facts, MemoScope{&memo, 1})), plain);
+  }
+}
+
 // The same images under a second revision of the rules (a reload): the new rules decide, not
 // the findings kept for the old ones.
 TEST(RuleResultMemo, ANewRevisionIsEvaluatedAfresh) {
