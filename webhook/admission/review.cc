@@ -1219,6 +1219,8 @@ ReviewedObject ReviewDecoder::buildObject(const AdmissionRequest& request,
     PodDraft& draft = pod(*location);
     PodSpec& spec = draft.spec;
     spec.path = objectRelativePath(*location);
+    spec.containers.reserve(draft.containers[0].size() + draft.containers[1].size() +
+                            draft.containers[2].size());
     for (auto& byKind : draft.containers) {
       for (Container& container : byKind) spec.containers.push_back(std::move(container));
     }

@@ -58,6 +58,7 @@ struct ServeFlags {
   unsigned reviewThreads = 0;
   unsigned fetchesPerRegistry = 0;
   std::string registryFailureMemory;
+  std::size_t ruleCacheBytes = 0;
 };
 
 po::options_description describeFlags(ServeFlags& flags) {
@@ -107,8 +108,12 @@ po::options_description describeFlags(ServeFlags& flags) {
       "images fetched at once from one registry host (a hung registry holds no more)")(
       "registry-failure-memory", po::value(&flags.registryFailureMemory)->default_value("10s"),
       "after a registry times out, refuses or answers 5xx: fail its fetches at once this long "
-      "(0s: always ask)")("log-level", po::value(&flags.logLevel)->default_value("info"),
-                          "debug, info, warn or error (one request line per request at debug)");
+      "(0s: always ask)")(
+      "rule-cache-bytes",
+      po::value(&flags.ruleCacheBytes)->default_value(serviceDefaults.ruleResultCacheBytes),
+      "memory for the findings of rules that read only the image, kept per image and policy "
+      "revision (0: off)")("log-level", po::value(&flags.logLevel)->default_value("info"),
+                           "debug, info, warn or error (one request line per request at debug)");
   return options;
 }
 
@@ -197,6 +202,7 @@ service::ServiceOptions serviceOptionsFrom(const ServeFlags& flags, CacheParts& 
   }
   service::ServiceOptions options;
   options.waitThreads = flags.reviewThreads;
+  options.ruleResultCacheBytes = flags.ruleCacheBytes;
   options.facts = makeFetcherOptions(flags.registryConfig, "", &parts);
   options.facts.perRegistry = flags.fetchesPerRegistry;
   options.facts.failureMemory =
@@ -228,6 +234,7 @@ metrics::CollectorHandle collectCacheStats(const ReloadableRegistry& registry,
     const CacheParts parts = registry.cacheParts();
     if (parts.facts) reportCache(out, "facts", parts.facts->stats());
     if (const auto layers = service.layerCacheStats()) reportCache(out, "layer_index", *layers);
+    if (const auto rules = service.ruleResultCacheStats()) reportCache(out, "rule_results", *rules);
     if (parts.directory) reportCache(out, "directory", parts.directory->stats());
     if (parts.redis) {
       reportCache(out, "redis", parts.redis->stats());

@@ -63,11 +63,17 @@ struct RuleResult {
   std::vector<FileFinding> files;
 };
 
+struct MemoScope;  // policy/findings_memo.h
+
 /// Runs every rule of the plan's policies: pod-level rules once, the others on each container
 /// the policy selects (image-level rules only, for a plan of a bare image). Returns one RuleResult
 /// per (policy, rule, container) checked. A rule that needs facts missing from `facts` is judged
-/// by the policy's onFetchError.
+/// by the policy's onFetchError. With a memo, rules that read only the image take their findings
+/// from it when that image was evaluated before under the same revision, and leave them there
+/// otherwise: the results are the same either way.
 std::vector<RuleResult> evaluate(const ReviewPlan& plan, const ImageFactsMap& facts = {});
+std::vector<RuleResult> evaluate(const ReviewPlan& plan, const ImageFactsMap& facts,
+                                 const MemoScope& memo);
 
 /// planReview() then evaluate(): for callers that have the facts already (tests, audits of
 /// objects whose rules need no facts).

@@ -12,9 +12,10 @@ std::vector<PlannedContainer> parseImages(const admission::PodSpec& pod) {
   std::vector<PlannedContainer> containers;
   containers.reserve(pod.containers.size());
   for (const admission::Container& container : pod.containers) {
-    PlannedContainer planned{&container, std::nullopt, ""};
+    PlannedContainer planned{&container, std::nullopt, "", ""};
     try {
       planned.image = image::parseImageRef(container.image);
+      planned.reference = planned.image->str();
     } catch (const image::InvalidReference& e) {
       planned.imageProblem = e.what();
     }
@@ -27,7 +28,7 @@ std::vector<PlannedContainer> parseImages(const admission::PodSpec& pod) {
 /// closed) and the image rules report it as an error.
 bool imageInScope(const Match& match, const PlannedContainer& container) {
   if (!container.image) return true;
-  const std::string reference = container.image->str();
+  const std::string& reference = container.reference;
   return anyMatches(match.images, reference, image::imageGlobMatch) &&
          !anyMatches(match.excludeImages, reference, image::imageGlobMatch);
 }
@@ -43,7 +44,7 @@ void addFactNeeds(const PlannedPolicy& planned, ReviewPlan& plan) {
     for (const std::size_t index : planned.containers) {
       const PlannedContainer& container = plan.containers[index];
       if (!container.image) continue;
-      const Subject subject{container.container, container.image, container.imageProblem, nullptr};
+      const Subject subject = subjectOf(container);
       const FactNeeds needs = rule.check->needs(Target{*plan.pod, &subject});
       if (needs.any()) plan.images[*container.image] |= needs;
     }
@@ -96,7 +97,7 @@ ReviewPlan planImage(const PolicySet& policies, const image::ImageRef& image) {
   plan.scope = PlanScope::kImageOnly;
   plan.ownedPod = pod;
   plan.pod = pod.get();
-  plan.containers.push_back({&container, image, ""});
+  plan.containers.push_back({&container, image, "", image.str()});
   for (const Policy& policy : policies.policies) addPolicy(policy, plan);
   return plan;
 }

@@ -23,6 +23,7 @@ struct PlannedContainer {
   const admission::Container* container = nullptr;
   std::optional<image::ImageRef> image;
   std::string imageProblem;  ///< InvalidReference message when `image` is unset.
+  std::string reference;     ///< image->str(), which every policy's image globs match against.
 };
 
 /// A policy that applies to the object, with the containers whose images it selects.

@@ -53,6 +53,11 @@ class RuleCheck {
   virtual ~RuleCheck() = default;
   virtual FactNeeds needs(const Target&) const { return {}; }
   virtual Finding check(const Target& target) const = 0;
+  /// True when check() reads only the image: its reference as written, the registry's facts and
+  /// files for it, and the policy's onFetchError; never the pod or the container. Its findings are
+  /// then the same for every container of that image, and evaluate() keeps them per image and
+  /// policy revision (policy/findings_memo.h) instead of running the rule for each container.
+  virtual bool readsOnlyImage() const { return false; }
 };
 
 /// Reads the body at `rule[key]`, reporting problems through `rule`. Always returns a check: a

@@ -1,5 +1,6 @@
 #include "server/session.h"
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -31,6 +32,10 @@ constexpr std::uint32_t kHeaderLimit = 16 * 1024;
 // what arrived ahead of the body parser. Its bound is what keeps a client that never ends a line
 // (a header, a chunk size, a chunk extension) from growing it.
 constexpr std::size_t kReadBufferLimit = kHeaderLimit + 16 * 1024;
+// What a keep-alive connection's read buffer may keep between requests: one TLS record, next to
+// the two records' worth the TLS engine holds per connection anyway. Reading a body into a buffer
+// this large takes one read per record; Beast's default growth reads 512 bytes at a time.
+constexpr std::size_t kKeptReadBuffer = 16 * 1024;
 // At shutdown an idle keep-alive client gets this long to answer our close_notify.
 constexpr Millis kIdleCloseTimeout{1000};
 // After an error reply while the client may still be uploading, we read and discard for a while
@@ -208,7 +213,9 @@ class Session : public std::enable_shared_from_this<Session> {
     phase_ = Phase::kIdle;
     if (served_ > 0) {
       state_->connections.setIdle(*id_, true);
-      if (buffer_.size() == 0) buffer_.shrink_to_fit();  // idle connections hold no buffer
+      // An idle connection keeps a buffer of up to one TLS record (a malloc and a free per
+      // request otherwise); one that a large request grew gives the memory back.
+      if (buffer_.size() == 0 && buffer_.capacity() > kKeptReadBuffer) buffer_.shrink_to_fit();
     }
     parser_.emplace();
     parser_->body_limit(state_->options.maxBodyBytes);
@@ -236,6 +243,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     if (!reserveBody()) return;
+    buffer_.reserve(std::min<std::size_t>(announcedLength(parser_->get()), kKeptReadBuffer));
     const bool expectsContinue =
         field(parser_->get(), http::field::expect).value_or("") == "100-continue";
     if (pendingReply_ && expectsContinue) {

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "admission/response.h"
+#include "cache/rule_result_cache.h"
 #include "common/log.h"
 #include "metrics/metrics.h"
 #include "policy/evaluator.h"
@@ -188,13 +189,28 @@ ReviewOutcome answer(const admission::ReviewEnvelope& envelope, const std::strin
 
 }  // namespace
 
+namespace {
+
+/// Revisions name policy sets in the rule-result cache; unique across services, so that no two
+/// sets ever share one.
+std::uint64_t nextPolicyRevision() {
+  static std::atomic<std::uint64_t> last{0};
+  return ++last;
+}
+
+}  // namespace
+
 AdmissionService::AdmissionService(std::shared_ptr<const policy::PolicySet> policies,
                                    ServiceOptions options)
-    : policies_(std::make_unique<std::atomic<std::shared_ptr<const policy::PolicySet>>>(
-          std::move(policies))),
+    : policies_(std::make_unique<std::atomic<std::shared_ptr<const PolicySnapshot>>>(
+          std::make_shared<const PolicySnapshot>(
+              PolicySnapshot{std::move(policies), nextPolicyRevision()}))),
       options_(std::move(options)),
       reviewPool_(std::make_unique<TaskPool>(options_.waitThreads)) {
   if (options_.facts.registry) fetcher_ = std::make_unique<FactsFetcher>(options_.facts);
+  if (options_.ruleResultCacheBytes > 0) {
+    ruleResults_ = std::make_unique<cache::RuleResultCache>(options_.ruleResultCacheBytes);
+  }
 }
 
 AdmissionService::~AdmissionService() { join(); }
@@ -232,14 +248,17 @@ std::variant<ReviewOutcome, AdmissionService::PendingPtr> AdmissionService::deco
   pending->request = std::get<AdmissionRequest>(std::move(decoded.request));
   pending->policies = policies_->load();
   if (const auto& object = pending->request.object) {
-    pending->plan = policy::planReview(*pending->policies, *object, pending->request.namespaceName);
+    pending->plan =
+        policy::planReview(*pending->policies->set, *object, pending->request.namespaceName);
   }
   if (fetcher_) pending->toFetch = fetcher_->lookUpKnown(pending->plan, pending->facts);
   return pending;
 }
 
 ReviewOutcome AdmissionService::finish(const Pending& pending) const {
-  const std::vector<RuleResult> results = policy::evaluate(pending.plan, pending.facts);
+  const std::vector<RuleResult> results =
+      policy::evaluate(pending.plan, pending.facts,
+                       policy::MemoScope{ruleResults_.get(), pending.policies->revision});
   const Verdict verdict = verdictFor(pending.request, results);
   logDecision(pending.request, verdict, results, factsSource(pending.plan, pending.fetched),
               pending.started);
@@ -295,16 +314,22 @@ std::optional<cache::CacheStats> AdmissionService::layerCacheStats() const {
   return fetcher_->layerCacheStats();
 }
 
+std::optional<cache::CacheStats> AdmissionService::ruleResultCacheStats() const {
+  if (!ruleResults_) return std::nullopt;
+  return ruleResults_->stats();
+}
+
 bool AdmissionService::waitForFetches(std::chrono::milliseconds maxWait) const {
   return !fetcher_ || fetcher_->waitIdle(SteadyClock::now() + maxWait);
 }
 
 void AdmissionService::setPolicies(std::shared_ptr<const policy::PolicySet> policies) {
-  policies_->store(std::move(policies));
+  policies_->store(std::make_shared<const PolicySnapshot>(
+      PolicySnapshot{std::move(policies), nextPolicyRevision()}));
 }
 
 std::shared_ptr<const policy::PolicySet> AdmissionService::policies() const {
-  return policies_->load();
+  return policies_->load()->set;
 }
 
 void AdmissionService::join() { joinUntil(std::nullopt); }

@@ -16,12 +16,17 @@
 #include "common/deadline.h"
 #include "common/http_reply.h"
 #include "policy/evaluator.h"
+#include "policy/findings_memo.h"
 #include "policy/model.h"
 #include "policy/plan.h"
 #include "service/facts_fetcher.h"
 
 // Orchestrates one review: decode -> evaluate -> verdict -> encode. Used by both the HTTPS
 // server and `imagegate review`, so both give byte-identical answers.
+namespace imagegate::cache {
+class RuleResultCache;
+}  // namespace imagegate::cache
+
 namespace imagegate::service {
 
 class TaskPool;
@@ -38,6 +43,9 @@ struct ServiceOptions {
   std::size_t inlineDecodeBytes = 64 * 1024;
   /// Time kept back from the review's deadline to evaluate and answer after fetching.
   std::chrono::milliseconds answerMargin{250};
+  /// Budget of the findings kept per image and policy revision (rules that read only the image
+  /// run once per image, not per container); 0 turns the cache off.
+  std::size_t ruleResultCacheBytes = std::size_t{16} << 20;
 };
 
 struct ReviewOutcome {
@@ -73,6 +81,8 @@ class AdmissionService {
 
   /// The layer index cache's counters; nullopt without a registry.
   std::optional<cache::CacheStats> layerCacheStats() const;
+  /// The rule-result cache's counters; nullopt when it is off.
+  std::optional<cache::CacheStats> ruleResultCacheStats() const;
 
   /// Stops fetching (queued fetches fail at once) and waits for reviews and fetches in flight;
   /// call before destroying what their callbacks use. No review may be started afterwards.
@@ -82,7 +92,8 @@ class AdmissionService {
   /// given a non-empty answer should leave the process rather than destroy the service.
   std::vector<std::string> join(std::chrono::milliseconds maxWait);
 
-  /// Reviews decoded from now on use `policies`; reviews in flight finish on the set they
+  /// Reviews decoded from now on use `policies`, under a new revision: the findings cached for
+  /// the old set are dropped, image facts are kept. Reviews in flight finish on the set they
   /// started with. Thread-safe.
   void setPolicies(std::shared_ptr<const policy::PolicySet> policies);
   /// The set new reviews use.
@@ -91,10 +102,16 @@ class AdmissionService {
  private:
   /// A decoded request, its plan and the facts of the images its rules need, as far as they
   /// are known. Always on the heap: the plan points into the request.
+  /// A policy set and the revision that names it in the rule-result cache.
+  struct PolicySnapshot {
+    std::shared_ptr<const policy::PolicySet> set;
+    std::uint64_t revision = 0;
+  };
+
   struct Pending {
     admission::ReviewEnvelope envelope;
     /// The policies the review started with; the plan points into them.
-    std::shared_ptr<const policy::PolicySet> policies;
+    std::shared_ptr<const PolicySnapshot> policies;
     admission::AdmissionRequest request;
     policy::ReviewPlan plan;
     policy::ImageFactsMap facts;           ///< From the cache, or why an image cannot be fetched.
@@ -113,8 +130,10 @@ class AdmissionService {
 
   /// Swapped whole by setPolicies() while reviews run (a reload): each review takes a snapshot.
   /// In a unique_ptr so that the service stays movable.
-  std::unique_ptr<std::atomic<std::shared_ptr<const policy::PolicySet>>> policies_;
+  std::unique_ptr<std::atomic<std::shared_ptr<const PolicySnapshot>>> policies_;
   ServiceOptions options_;
+  /// Null when options_.ruleResultCacheBytes is 0.
+  std::unique_ptr<cache::RuleResultCache> ruleResults_;
   std::unique_ptr<FactsFetcher> fetcher_;  ///< Only when a registry is set.
   /// Always: large bodies are decoded here even without a registry. Declared after fetcher_ so
   /// that it goes first: its reviews wait on fetches.

@@ -23,12 +23,15 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "admission/review.h"
+#include "cache/rule_result_cache.h"
 #include "image/file_index.h"
 #include "policy/evaluator.h"
+#include "policy/findings_memo.h"
 #include "policy/loader.h"
 #include "policy/rule.h"
 
@@ -199,6 +202,11 @@ std::optional<ImageLookup> lookupFor(const YAML::Node& doc, const image::ImageRe
   if (!doc["facts"]) return std::nullopt;
   image::ImageFacts facts;
   facts.ref = image;
+  // Facts are named by their manifest's digest, as a registry's are: the same `facts` gives the
+  // same digest, different ones a different digest.
+  std::ostringstream text;
+  text << doc["facts"];
+  facts.manifestDigest = "sha256:fixture-" + std::to_string(std::hash<std::string>{}(text.str()));
   facts.imageConfig.user = doc["facts"]["user"].as<std::string>("1000");
   for (const auto& size : doc["facts"]["layers"]) {
     facts.layers.push_back({"", "", size.as<std::uint64_t>()});
@@ -277,6 +285,158 @@ TEST_P(RuleFixture, HasItsVerdict) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Rules, RuleFixture, ::testing::ValuesIn(findFixtures()), testName);
+
+/// Everything a result says, for comparing results computed with and without a memo.
+std::string describe(const RuleResult& r) {
+  std::string text = r.policy + "|" + r.rule + "|" + std::string(actionName(r.action)) + "|" +
+                     verdictOf(r.status) + "|" + r.container.value_or("(pod)") + "|" +
+                     std::to_string(r.containerKind ? static_cast<int>(*r.containerKind) : -1) +
+                     "|" + r.message + "|" + r.remediation;
+  for (const FileFinding& f : r.files) {
+    text += "|" + f.path + "@" + std::to_string(f.layer) + "," + f.layerDigest + "," + f.history +
+            "," + f.detail;
+  }
+  return text;
+}
+
+std::vector<std::string> describe(const std::vector<RuleResult>& results) {
+  std::vector<std::string> lines;
+  for (const RuleResult& r : results) lines.push_back(describe(r));
+  return lines;
+}
+
+/// One fixture as something to evaluate: its plan (pod or bare image) and its registry facts.
+struct Case {
+  Fixture fixture;
+  std::optional<admission::AdmissionRequest> request;  ///< Unset for an `image` fixture.
+  std::optional<image::ImageRef> image;
+  ImageFactsMap facts;
+
+  ReviewPlan plan(const PolicySet& policies) const {
+    if (image) return planImage(policies, *image);
+    return planReview(policies, *request->object, request->namespaceName);
+  }
+};
+
+Case caseOf(const Fixture& fixture, const YAML::Node& doc) {
+  Case c{fixture, std::nullopt, std::nullopt, {}};
+  if (doc["image"]) {
+    c.image = image::parseImageRef(doc["image"].as<std::string>());
+    c.facts = {{*c.image, lookupFor(doc, *c.image).value_or(ImageLookup{})}};
+  } else {
+    c.request = requestFor(doc);
+    c.facts = factsFor(doc, *c.request);
+  }
+  return c;
+}
+
+// Each fixture's own one-rule policy, evaluated without the memo, with it cold and with it warm:
+// the same results, field by field.
+TEST(RuleResultMemo, EveryFixtureGivesTheSameResultsWithAndWithoutTheMemo) {
+  cache::RuleResultCache memo(std::size_t{64} << 20);
+  std::uint64_t revision = 0;
+  for (const Fixture& fixture : findFixtures()) {
+    const YAML::Node doc = YAML::LoadFile(fixture.path.string());
+    const PolicySet policies = policyFor(fixture, doc);
+    const Case c = caseOf(fixture, doc);
+    const MemoScope scope{&memo, ++revision};
+    const auto plain = describe(evaluate(c.plan(policies), c.facts));
+    EXPECT_EQ(describe(evaluate(c.plan(policies), c.facts, scope)), plain) << fixture.path;
+    EXPECT_EQ(describe(evaluate(c.plan(policies), c.facts, scope)), plain) << fixture.path;
+  }
+  EXPECT_GT(memo.stats().hits, 0u);
+}
+
+// Every fixture's rule in one policy set, and every fixture's pod (or image) evaluated under it
+// through one memo, twice over: findings computed for one pod are handed to every other pod with
+// the same image and facts, so a rule that claims to read only the image but reads the pod
+// would show here.
+TEST(RuleResultMemo, FindingsOfOnePodAreRightForEveryOtherPodOfTheSameImage) {
+  PolicySet all;
+  std::vector<Case> cases;
+  for (const Fixture& fixture : findFixtures()) {
+    const YAML::Node doc = YAML::LoadFile(fixture.path.string());
+    PolicySet own = policyFor(fixture, doc);
+    for (Policy& policy : own.policies) {
+      policy.name = fixture.ruleKey + "/" + fixture.path.stem().string();
+      all.policies.push_back(std::move(policy));
+    }
+    cases.push_back(caseOf(fixture, doc));
+  }
+  cache::RuleResultCache memo(std::size_t{64} << 20);
+  for (int pass = 0; pass < 2; ++pass) {
+    for (const Case& c : cases) {
+      const auto plain = describe(evaluate(c.plan(all), c.facts));
+      EXPECT_EQ(describe(evaluate(c.plan(all), c.facts, MemoScope{&memo, 1})), plain)
+          << c.fixture.path << " (pass " << pass << ")";
+    }
+  }
+  const cache::CacheStats stats = memo.stats();
+  EXPECT_GT(stats.hits, stats.misses);
+  EXPECT_EQ(stats.evictions, 0u);
+}
+
+// An image written to look like another image's key (it does not parse) gets its own findings,
+// whatever was kept for the image it imitates.
+TEST(RuleResultMemo, AnImageThatSpellsAnotherImagesKeyGetsItsOwnFindings) {
+  const PolicySet policies = loadPoliciesFromString(
+      "apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: registries}\n"
+      "spec:\n  rules:\n    - name: allowed\n      allowedRegistries: "
+      "[\"registry.example.com/*\"]\n",
+      "registries.yaml");
+  const std::string legit = "registry.example.com/team/app:1";
+  YAML::Node doc;
+  doc["pod"]["containers"][0]["name"] = "legit";
+  doc["pod"]["containers"][0]["image"] = legit;
+  doc["pod"]["containers"][1]["name"] = "imitation";
+  for (const char* tail : {"\nsha256:d", "\nsha256:d\n", "\n", "F", "N"}) {
+    doc["pod"]["containers"][1]["image"] = legit + tail;
+    const admission::AdmissionRequest request = requestFor(doc);
+    ImageFactsMap facts;
+    image::ImageFacts known;
+    known.ref = image::parseImageRef(legit);
+    known.manifestDigest = "sha256:d";
+    facts[known.ref] = ImageLookup{known, "", nullptr, "", ""};
+    cache::RuleResultCache memo(std::size_t{1} << 20);
+    const ReviewPlan plan = planReview(policies, *request.object, request.namespaceName);
+    const auto plain = describe(evaluate(plan, facts));
+    EXPECT_EQ(describe(evaluate(plan, facts, MemoScope{&memo, 1})), plain);
+    EXPECT_EQ(describe(evaluate(plan, facts, MemoScope{&memo, 1})), plain);
+  }
+}
+
+// The same images under a second revision of the rules (a reload): the new rules decide, not
+// the findings kept for the old ones.
+TEST(RuleResultMemo, ANewRevisionIsEvaluatedAfresh) {
+  const auto policiesAllowing = [](const std::string& pattern) {
+    return loadPoliciesFromString(
+        "apiVersion: imagegate.dev/v1alpha1\nkind: ImagePolicy\nmetadata: {name: registries}\n"
+        "spec:\n  rules:\n    - name: allowed\n      allowedRegistries: [\"" +
+            pattern + "\"]\n",
+        "registries.yaml");
+  };
+  YAML::Node doc;
+  doc["container"]["image"] = "registry.example.com/team/app:1";
+  const admission::AdmissionRequest request = requestFor(doc);
+  cache::RuleResultCache memo(std::size_t{1} << 20);
+
+  const PolicySet before = policiesAllowing("registry.example.com/*");
+  const auto first = evaluate(before, *request.object, request.namespaceName);
+  ASSERT_EQ(
+      evaluate(planReview(before, *request.object, request.namespaceName), {}, MemoScope{&memo, 1})
+          .front()
+          .status,
+      RuleStatus::kPass);
+  EXPECT_EQ(memo.stats().entries, 1u);
+
+  const PolicySet after = policiesAllowing("ghcr.io/*");
+  const auto results =
+      evaluate(planReview(after, *request.object, request.namespaceName), {}, MemoScope{&memo, 2});
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results.front().status, RuleStatus::kFail);
+  EXPECT_EQ(describe(results), describe(evaluate(after, *request.object, request.namespaceName)));
+  EXPECT_EQ(first.front().status, RuleStatus::kPass);
+}
 
 TEST(RuleFixtures, EveryRuleTypeHasPassingAndFailingFixtures) {
   std::set<std::string> seen;

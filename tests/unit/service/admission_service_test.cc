@@ -708,3 +708,53 @@ TEST(AdmissionServicePolicies, AReviewInFlightFinishesOnTheSetItStartedWith) {
 
 }  // namespace
 }  // namespace imagegate::service
+
+namespace imagegate::service {
+namespace {
+
+TEST(AdmissionServiceRuleResults, ImageRulesRunOncePerImageAndAReloadStartsOver) {
+  AdmissionService service =
+      serviceWith({makePolicy("registries", policy::Action::kEnforce,
+                              {rule("allowed", "allowedRegistries: [\"registry.example.com/*\"]"),
+                               rule("pinned", "imageReference: {requireDigest: true}")})});
+  const std::string body =
+      podReview(openPod({"registry.example.com/shop/app:1", "docker.io/library/redis:7",
+                         "registry.example.com/shop/app:1"}))
+          .dump();
+  const ReviewOutcome first = service.review(body, kDeadline);
+  EXPECT_FALSE(first.allowed);
+  ASSERT_TRUE(service.ruleResultCacheStats());
+  const cache::CacheStats cold = *service.ruleResultCacheStats();
+  EXPECT_EQ(cold.entries, 2u);  // two distinct images
+  EXPECT_EQ(cold.hits, 0u);
+
+  const ReviewOutcome second = service.review(body, kDeadline);
+  EXPECT_EQ(second.reply.body, first.reply.body);
+  const cache::CacheStats warm = *service.ruleResultCacheStats();
+  EXPECT_EQ(warm.hits, 2u);
+  EXPECT_EQ(warm.misses, cold.misses);
+  EXPECT_GT(warm.bytes, 0u);
+
+  // A reload to rules every image passes: decided by the new rules, the old findings dropped.
+  auto relaxed = std::make_shared<policy::PolicySet>();
+  relaxed->policies.push_back(makePolicy("registries", policy::Action::kEnforce,
+                                         {rule("allowed", "allowedRegistries: [\"*\"]")}));
+  service.setPolicies(relaxed);
+  EXPECT_TRUE(service.review(body, kDeadline).allowed);
+  EXPECT_EQ(service.ruleResultCacheStats()->entries, 2u);
+  EXPECT_EQ(service.ruleResultCacheStats()->hits, 2u);
+}
+
+TEST(AdmissionServiceRuleResults, AZeroBudgetTurnsTheCacheOff) {
+  auto set = std::make_shared<policy::PolicySet>();
+  set->policies.push_back(makePolicy("registries", policy::Action::kEnforce,
+                                     {rule("allowed", "allowedRegistries: [\"ghcr.io/*\"]")}));
+  ServiceOptions options;
+  options.ruleResultCacheBytes = 0;
+  AdmissionService service(set, options);
+  EXPECT_FALSE(service.ruleResultCacheStats());
+  EXPECT_FALSE(service.review(podReview(openPod({"nginx:1.27"})).dump(), kDeadline).allowed);
+}
+
+}  // namespace
+}  // namespace imagegate::service

@@ -48,6 +48,8 @@ class MaxImageSize final : public RuleCheck {
 
   FactNeeds needs(const Target&) const override { return {.layerSizes = true}; }
 
+  bool readsOnlyImage() const override { return true; }
+
   Finding check(const Target& target) const override {
     return withFacts(target, [&](const image::ImageFacts& facts) {
       const std::uint64_t size = facts.compressedSize();

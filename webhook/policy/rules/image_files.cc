@@ -280,6 +280,8 @@ class ForbiddenFiles final : public RuleCheck {
 
   FactNeeds needs(const Target&) const override { return fileNeeds(); }
 
+  bool readsOnlyImage() const override { return true; }
+
   Finding check(const Target& target) const override {
     return withFiles(target, [&](const image::ImageFacts& facts,
                                  const image::MergedFilesystem& files) {
@@ -342,6 +344,8 @@ class RequiredFiles final : public RuleCheck {
 
   FactNeeds needs(const Target&) const override { return fileNeeds(); }
 
+  bool readsOnlyImage() const override { return true; }
+
   Finding check(const Target& target) const override {
     return withFiles(target, [&](const image::ImageFacts&, const image::MergedFilesystem& files) {
       std::vector<std::string> missing;
@@ -368,6 +372,8 @@ class RequiredFiles final : public RuleCheck {
 class NoSetuidFiles final : public RuleCheck {
  public:
   FactNeeds needs(const Target&) const override { return fileNeeds(); }
+
+  bool readsOnlyImage() const override { return true; }
 
   Finding check(const Target& target) const override {
     return withFiles(target, [&](const image::ImageFacts& facts,
@@ -397,6 +403,8 @@ class NoSetuidFiles final : public RuleCheck {
 class NoSecrets final : public RuleCheck {
  public:
   FactNeeds needs(const Target&) const override { return fileNeeds(); }
+
+  bool readsOnlyImage() const override { return true; }
 
   Finding check(const Target& target) const override {
     return withFiles(target, [&](const image::ImageFacts& facts,

@@ -27,6 +27,8 @@ class AllowedRegistries final : public RuleCheck {
         readRegistryPatterns(rule, key, "would deny every image; list the registries to allow"));
   }
 
+  bool readsOnlyImage() const override { return true; }
+
   Finding check(const Target& target) const override {
     return withImage(target, [&](const ImageRef& image) {
       if (anyMatches(patterns_, image.str(), image::imageGlobMatch)) return pass();
@@ -48,6 +50,8 @@ class DisallowedRegistries final : public RuleCheck {
   static std::shared_ptr<const RuleCheck> read(const Fields& rule, std::string_view key) {
     return std::make_shared<const DisallowedRegistries>(readRegistryPatterns(rule, key, ""));
   }
+
+  bool readsOnlyImage() const override { return true; }
 
   Finding check(const Target& target) const override {
     return withImage(target, [&](const ImageRef& image) {
@@ -82,6 +86,8 @@ class ImageReference final : public RuleCheck {
     check->requireTag_ = body.boolean("requireTag").value_or(false);
     return check;
   }
+
+  bool readsOnlyImage() const override { return true; }
 
   Finding check(const Target& target) const override {
     return withImage(target, [&](const ImageRef& image) {

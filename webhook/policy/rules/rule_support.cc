@@ -19,7 +19,7 @@ Finding withImage(const Target& target,
   const Subject& subject = *target.subject;
   if (!subject.image) {
     return {RuleStatus::kError,
-            subject.imageProblem,
+            *subject.imageProblem,
             "set image to a valid reference such as registry.example.com/team/app:1.2.3",
             {}};
   }

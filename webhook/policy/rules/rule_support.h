@@ -12,26 +12,26 @@
 #include "image/image_ref.h"
 #include "policy/evaluator.h"
 #include "policy/fields.h"
+#include "policy/findings_memo.h"
 #include "policy/rule.h"
 
 // What the rule families under rules/ and the evaluator share; internal to the policy module.
 namespace imagegate::policy {
 
-/// A container with its image parsed once for all policies and rules.
+/// A container with its image parsed once for all policies and rules. Points into the plan (a
+/// Subject is made per rule and container: no copies of the reference).
 struct Subject {
   const admission::Container* container = nullptr;
-  std::optional<image::ImageRef> image;
-  std::string imageProblem;             ///< InvalidReference message when `image` is unset.
-  const ImageLookup* lookup = nullptr;  ///< Registry facts, when they were fetched.
+  const image::ImageRef* image = nullptr;     ///< Null when the reference does not parse.
+  const std::string* imageProblem = nullptr;  ///< InvalidReference message when `image` is null.
+  const ImageLookup* lookup = nullptr;        ///< Registry facts, when they were fetched.
 };
 
-/// What a rule concluded about its target, before the policy/rule/container are attached.
-struct Finding {
-  RuleStatus status = RuleStatus::kPass;
-  std::string message;
-  std::string remediation;
-  std::vector<FileFinding> files;  ///< For rules on image content.
-};
+/// The plan's container as a rule sees it, with no registry facts yet.
+inline Subject subjectOf(const PlannedContainer& planned) {
+  return {planned.container, planned.image ? &*planned.image : nullptr, &planned.imageProblem,
+          nullptr};
+}
 
 /// What a rule looks at: the pod, and the container unless the rule is pod-level.
 struct Target {

@@ -1,0 +1,63 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "cache/cache_stats.h"
+#include "policy/findings_memo.h"
+
+// The findings of image-only rules by (image, registry facts, policy-set revision), within a byte
+// budget, least recently used first out. A policy reload gives a new revision, which drops every
+// finding of the old one; image facts live elsewhere and are not touched. Its own library
+// (imagegate_rule_results): it needs the policy module's types, never a registry.
+namespace imagegate::cache {
+
+class RuleResultCache final : public policy::FindingsMemo {
+ public:
+  /// 0 keeps nothing (every lookup misses).
+  explicit RuleResultCache(std::size_t maxBytes);
+
+  // policy::FindingsMemo
+  std::shared_ptr<const policy::Findings> find(std::uint64_t revision,
+                                               std::string_view key) override;
+  void store(std::uint64_t revision, std::string key,
+             std::shared_ptr<const policy::Findings> findings) override;
+
+  /// Entries and bytes held, hits, misses, and evictions to stay within the budget (findings
+  /// dropped by a new revision are not evictions).
+  CacheStats stats() const;
+
+  /// What one entry is counted as against the budget: its key, its findings' strings, and the
+  /// bookkeeping around them.
+  static std::size_t entryBytes(std::string_view key, const policy::Findings& findings);
+
+ private:
+  struct Entry {
+    std::string key;
+    std::shared_ptr<const policy::Findings> findings;
+    std::size_t bytes = 0;
+  };
+  using Lru = std::list<Entry>;  ///< Most recently used first.
+
+  /// Drops every entry when `revision` is newer than the one held; false when it is older.
+  bool enterRevision(std::uint64_t revision);
+  void evictOverBudget();
+
+  const std::size_t maxBytes_;
+  mutable std::mutex mutex_;
+  Lru lru_;
+  std::unordered_map<std::string_view, Lru::iterator> index_;  ///< Keys point into lru_.
+  std::uint64_t revision_ = 0;
+  std::size_t bytes_ = 0;
+  std::uint64_t hits_ = 0;
+  std::uint64_t misses_ = 0;
+  std::uint64_t evictions_ = 0;
+};
+
+}  // namespace imagegate::cache
