@@ -13,6 +13,7 @@
 #include "cli/policy_report.h"
 #include "common/error.h"
 #include "policy/loader.h"
+#include "unit/cli/audit_test_policies.h"
 
 // The outputs `imagegate audit` gained for tools (PolicyReport, SARIF) and its manifest inputs
 // (directories, multi-document YAML), on made-up objects: no registry, no binary.
@@ -24,33 +25,7 @@ using nlohmann::json;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-// Enforced: no privileged containers, a UID set in the spec (runAsNonRoot, judged without
-// facts when runAsUser is set). Audited: read-only root filesystems.
-constexpr const char* kPolicies = R"(apiVersion: imagegate.dev/v1alpha1
-kind: ImagePolicy
-metadata: {name: baseline}
-spec:
-  action: Enforce
-  rules:
-    - name: no-privileged
-      privileged: {allowed: false}
-    - name: non-root
-      runAsNonRoot: {}
----
-apiVersion: imagegate.dev/v1alpha1
-kind: ImagePolicy
-metadata: {name: hardening}
-spec:
-  action: Audit
-  rules:
-    - name: read-only-root
-      readOnlyRootFilesystem: {}
-)";
-
-std::shared_ptr<const policy::PolicySet> policies() {
-  return std::make_shared<const policy::PolicySet>(
-      policy::loadPoliciesFromString(kPolicies, "test-policies.yaml"));
-}
+using fixtures::policies;
 
 json container(const std::string& name, bool privileged, bool readOnlyRoot) {
   json securityContext = {{"runAsUser", 1000}, {"readOnlyRootFilesystem", readOnlyRoot}};

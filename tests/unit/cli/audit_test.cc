@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "image/image_ref.h"
 #include "policy/loader.h"
+#include "unit/cli/audit_test_policies.h"
 
 namespace imagegate::cli::audit {
 namespace {
@@ -19,33 +20,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-// Enforced: privileged containers and root images (runAsNonRoot needs the image config unless
-// the spec sets a UID). Audited: writable root filesystems.
-constexpr const char* kPolicies = R"(apiVersion: imagegate.dev/v1alpha1
-kind: ImagePolicy
-metadata: {name: baseline}
-spec:
-  action: Enforce
-  rules:
-    - name: no-privileged
-      privileged: {allowed: false}
-    - name: non-root
-      runAsNonRoot: {}
----
-apiVersion: imagegate.dev/v1alpha1
-kind: ImagePolicy
-metadata: {name: hardening}
-spec:
-  action: Audit
-  rules:
-    - name: read-only-root
-      readOnlyRootFilesystem: {}
-)";
-
-std::shared_ptr<const policy::PolicySet> policies() {
-  return std::make_shared<const policy::PolicySet>(
-      policy::loadPoliciesFromString(kPolicies, "test-policies.yaml"));
-}
+using fixtures::policies;
 
 /// A container that passes every rule above without image facts.
 json goodContainer(const std::string& name, const std::string& image) {
