@@ -124,14 +124,48 @@ LayerFiles::~LayerFiles() {
 
 MergedFilesystemPtr LayerFiles::cached(const std::string& manifestDigest) const {
   std::lock_guard<std::mutex> lock(mergedMutex_);
+  return cachedLocked(manifestDigest);
+}
+
+MergedFilesystemPtr LayerFiles::cachedLocked(const std::string& manifestDigest) const {
   for (const auto& [digest, files] : merged_) {
     if (digest == manifestDigest) return files;
   }
   return nullptr;
 }
 
-void LayerFiles::remember(const std::string& manifestDigest, MergedFilesystemPtr files) {
-  std::lock_guard<std::mutex> lock(mergedMutex_);
+MergedFilesystemPtr LayerFiles::mergeOnce(
+    const std::string& manifestDigest,
+    std::vector<std::shared_ptr<const image::LayerIndex>> indexes, Deadline deadline) {
+  std::promise<MergedFilesystemPtr> merged;
+  {
+    std::unique_lock<std::mutex> lock(mergedMutex_);
+    if (MergedFilesystemPtr files = cachedLocked(manifestDigest)) return files;
+    const auto other = merging_.find(manifestDigest);
+    if (other != merging_.end()) {
+      const std::shared_future<MergedFilesystemPtr> theirs = other->second;
+      lock.unlock();
+      if (theirs.wait_until(deadline.at()) != std::future_status::ready) return nullptr;
+      return theirs.get();  // their exception, if the layers could not be applied
+    }
+    merging_.emplace(manifestDigest, merged.get_future().share());
+  }
+  try {
+    auto files = std::make_shared<const image::MergedFilesystem>(std::move(indexes));
+    std::lock_guard<std::mutex> lock(mergedMutex_);
+    rememberLocked(manifestDigest, files);
+    merging_.erase(manifestDigest);
+    merged.set_value(files);
+    return files;
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(mergedMutex_);
+    merging_.erase(manifestDigest);
+    merged.set_exception(std::current_exception());
+    throw;
+  }
+}
+
+void LayerFiles::rememberLocked(const std::string& manifestDigest, MergedFilesystemPtr files) {
   merged_.remove_if([&](const auto& entry) { return entry.first == manifestDigest; });
   merged_.emplace_front(manifestDigest, std::move(files));
   while (merged_.size() > options_.mergedImages) merged_.pop_back();
@@ -242,9 +276,14 @@ void LayerFiles::finish(Pending& pending, Deadline deadline, policy::ImageLookup
     }
   }
   try {
-    auto files = std::make_shared<const image::MergedFilesystem>(std::move(indexes));
-    if (pending.note.empty()) remember(pending.facts.manifestDigest, files);
-    lookup.files = std::move(files);
+    if (!pending.note.empty()) {  // foreign layers: not kept, so not shared
+      lookup.files = std::make_shared<const image::MergedFilesystem>(std::move(indexes));
+    } else if (!(lookup.files =
+                     mergeOnce(pending.facts.manifestDigest, std::move(indexes), deadline))) {
+      lookup.filesError = "timed out applying the layers of " + pending.facts.ref.str() +
+                          " within the admission deadline; image facts still loading: the next "
+                          "review will find them cached";
+    }
   } catch (const std::exception& e) {
     lookup.filesError = "cannot apply the layers of " + pending.facts.ref.str() + ": " + e.what();
   }

@@ -132,13 +132,22 @@ class LayerFiles {
             const layers::LayerMediaType& mediaType, Deadline deadline);
   /// The index of `digest` from options_.store, or null.
   LayerIndexPtr loadStored(const std::string& digest) const;
-  void remember(const std::string& manifestDigest, MergedFilesystemPtr files);
+  /// The merged filesystem of `manifestDigest`, built from `indexes` by the first review to get
+  /// there while the others wait for it (until `deadline`; null when it passes): a Deployment's
+  /// 200 replicas merge a large image once, not 200 times.
+  MergedFilesystemPtr mergeOnce(const std::string& manifestDigest,
+                                std::vector<std::shared_ptr<const image::LayerIndex>> indexes,
+                                Deadline deadline);
+  /// Expects mergedMutex_ held.
+  MergedFilesystemPtr cachedLocked(const std::string& manifestDigest) const;
+  void rememberLocked(const std::string& manifestDigest, MergedFilesystemPtr files);
 
   const registry::RegistryPtr registry_;
   const LayerFilesOptions options_;
   LayerIndexCache layers_;
   mutable std::mutex mergedMutex_;
-  std::list<std::pair<std::string, MergedFilesystemPtr>> merged_;  ///< Most recent first.
+  std::list<std::pair<std::string, MergedFilesystemPtr>> merged_;           ///< Most recent first.
+  std::map<std::string, std::shared_future<MergedFilesystemPtr>> merging_;  ///< By manifest.
   std::atomic<std::size_t> queued_{0};
   std::atomic<bool> stopping_{false};
   std::unique_ptr<TaskPool> pool_;  ///< Last: its threads use the members above.
