@@ -60,7 +60,6 @@ bench_mktemp /tmp/imagegate-layer-registry-bench.XXXXXX || fail "mktemp failed"
 work=$bench_tmp
 reg=$work/registry
 mkdir -p "$reg"
-bench_on_exit '[[ -f $reg/registry.env ]] && "$fixtures/stop-registry.sh" "$reg" >>"$work/fixture.log" 2>&1'
 trap 'exit 2' INT TERM
 # shellcheck source=tests/fixtures/registry/lib.sh
 . "$fixtures/lib.sh"
@@ -107,17 +106,7 @@ if [[ ! -f $images/.done ]]; then
 fi
 
 log "starting a tls-basic registry and pushing"
-export IMAGEGATE_REGISTRY_MAX_LIFETIME=1200
-"$fixtures/start-registry.sh" tls-basic "$reg" >>"$work/fixture.log" 2>&1 ||
-  fail "start-registry.sh failed: $(tail -5 "$work/fixture.log")"
-"$fixtures/docker-config.sh" "$reg" >>"$work/fixture.log" 2>&1 || fail "docker-config.sh failed"
-envval() { sed -n "s/^$2=\"\(.*\)\"\$/\1/p" "$1"; }
-host=$(envval "$reg/registry.env" REGISTRY_HOST)
-registry_url=$(envval "$reg/registry.env" REGISTRY_URL)
-ca=$(envval "$reg/registry.env" REGISTRY_CA)
-cert_dir=$(envval "$reg/registry.env" REGISTRY_CERT_DIR)
-creds=$(envval "$reg/registry.env" REGISTRY_USER):$(envval "$reg/registry.env" REGISTRY_PASSWORD)
-[[ -n $host && -n $ca ]] || fail "cannot read $reg/registry.env"
+bench_start_registry
 
 push() { # LAYOUT TAG REPO
   fx_skopeo "$work" copy --dest-cert-dir "$cert_dir" --dest-creds "$creds" \

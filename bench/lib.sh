@@ -175,3 +175,23 @@ seconds_of() {
   awk -v d="$1" 'BEGIN {n = d + 0; u = d; sub(/^[0-9.]+/, "", u)
     print ((u == "ms") ? n / 1000 : (u == "m") ? n * 60 : (u == "h") ? n * 3600 : n)}'
 }
+
+# ---------------------------------------------------------------------------------------------
+# The registry fixtures' TLS + basic-auth docker-registry (tests/fixtures/registry) in $reg, with
+# a docker config.json for imagegate; stopped at exit. Needs $root, $work and $reg; sets host,
+# registry_url, ca, cert_dir and creds; calls fail when it cannot.
+bench_registry_env() { sed -n "s/^$1=\"\(.*\)\"\$/\1/p" "$reg/registry.env"; }
+bench_start_registry() {
+  local fixtures=$root/tests/fixtures/registry
+  bench_on_exit '[[ -f $reg/registry.env ]] && "$root/tests/fixtures/registry/stop-registry.sh" "$reg" >>"$work/fixture.log" 2>&1'
+  export IMAGEGATE_REGISTRY_MAX_LIFETIME=${IMAGEGATE_REGISTRY_MAX_LIFETIME:-1200}
+  "$fixtures/start-registry.sh" tls-basic "$reg" >>"$work/fixture.log" 2>&1 ||
+    fail "start-registry.sh failed: $(tail -5 "$work/fixture.log")"
+  "$fixtures/docker-config.sh" "$reg" >>"$work/fixture.log" 2>&1 || fail "docker-config.sh failed"
+  host=$(bench_registry_env REGISTRY_HOST)
+  registry_url=$(bench_registry_env REGISTRY_URL)
+  ca=$(bench_registry_env REGISTRY_CA)
+  cert_dir=$(bench_registry_env REGISTRY_CERT_DIR)
+  creds=$(bench_registry_env REGISTRY_USER):$(bench_registry_env REGISTRY_PASSWORD)
+  [[ -n $host && -n $ca ]] || fail "cannot read $reg/registry.env"
+}
