@@ -40,8 +40,14 @@ TEST(TaskPool, AKeyAtItsLimitLeavesThreadsToOtherKeys) {
       });
     }
     pool.post("fast.example", [&] { fastRan.set_value(); });
-    // The fast host's task runs while the slow host's two scans hang and three more wait.
+    // The fast host's task runs while the slow host's scans hang, and no more than two of them
+    // ever start: the other three wait.
     ASSERT_EQ(fastRan.get_future().wait_for(10s), std::future_status::ready);
+    const auto until = SteadyClock::now() + 10s;
+    while ((slowStarted.load() < 2 || pool.busy() != 5) && SteadyClock::now() < until) {
+      std::this_thread::sleep_for(1ms);
+    }
+    std::this_thread::sleep_for(20ms);  // room for a third to start, were the limit not kept
     EXPECT_EQ(slowStarted.load(), 2);
     EXPECT_EQ(pool.busy(), 5u);
     slowRegistry.open();
