@@ -26,6 +26,7 @@
 #include "testutil/certificates.h"
 #include "testutil/layer_builder.h"
 #include "testutil/redis_server.h"
+#include "testutil/registry_push.h"
 #include "testutil/server_process.h"
 #include "testutil/shell.h"
 #include "testutil/tls_client.h"
@@ -52,32 +53,8 @@ spec:
       forbiddenFiles: {presets: [shells]}
 )";
 
-// Pushes blobs and manifests with curl: POST an upload, PUT its Location with the digest.
-constexpr const char* kPushScript = R"(#!/bin/sh
-# push.sh URL CA USER:PASS REPO blob FILE DIGEST | manifest FILE TAG
-set -eu
-url=$1 ca=$2 auth=$3 repo=$4 what=$5 file=$6 ref=$7
-c() { curl -sS --fail --max-time 60 --cacert "$ca" -u "$auth" "$@"; }
-if [ "$what" = blob ]; then
-  loc=$(c -X POST -D - -o /dev/null "$url/v2/$repo/blobs/uploads/" | tr -d '\r' |
-    awk 'tolower($1) == "location:" { print $2 }')
-  case $loc in http*) ;; *) loc=$url$loc ;; esac
-  case $loc in *\?*) sep='&' ;; *) sep='?' ;; esac
-  c -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$file" \
-    "$loc${sep}digest=$ref" -o /dev/null
-else
-  c -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary "@$file" \
-    "$url/v2/$repo/manifests/$ref" -o /dev/null
-fi
-)";
-
-struct PushedImage {
-  std::string repository;  ///< e.g. test/burst
-  std::string tagRef;      ///< HOST/test/burst:1
-  std::string pinnedRef;   ///< HOST/test/burst@sha256:...
-  std::string manifestDigest;
-  std::string configDigest;
-  std::vector<std::string> layerDigests;
+struct PushedImage : PushedTestImage {
+  std::string pinnedRef;  ///< HOST/test/burst@sha256:...
 };
 
 /// What the registry's access log says about one repository since a point in the log.
@@ -110,7 +87,6 @@ class CacheIntegrationTest : public ::testing::Test {
       dir_ = pattern;
       generateCertificates(dir_);
       writeFile(dir_ / "policies.yaml", kPolicy);
-      writeFile(dir_ / "push.sh", kPushScript);
       const fs::path work = dir_ / "registry";
       fs::create_directories(work);
       const std::string failure =
@@ -165,30 +141,10 @@ class CacheIntegrationTest : public ::testing::Test {
     return out;
   }
 
-  /// Runs push.sh; fails the test with its log when it fails.
-  static void push(const std::string& repository, const std::string& what, const fs::path& file,
-                   const std::string& ref) {
-    const std::string command =
-        "sh " + shellQuote((dir_ / "push.sh").string()) + " " +
-        shellQuote(get(registry_, "REGISTRY_URL")) + " " +
-        shellQuote(get(registry_, "REGISTRY_CA")) + " " +
-        shellQuote(get(registry_, "REGISTRY_USER") + ":" + get(registry_, "REGISTRY_PASSWORD")) +
-        " " + shellQuote(repository) + " " + what + " " + shellQuote(file.string()) + " " +
-        shellQuote(ref);
-    const std::string failure = runLogged(command, dir_ / "push.log");
-    if (!failure.empty()) throw std::runtime_error("push " + what + " " + failure);
-  }
-
   /// A new image of kLayers gzip layers (content unique to `repository`, no shells) with a
   /// config and an OCI manifest, pushed as REPOSITORY:1.
   static PushedImage pushImage(const std::string& repository) {
-    PushedImage image;
-    image.repository = repository;
-    json layers = json::array();
-    json diffIds = json::array();
-    json history = json::array();
-    const fs::path blobs = dir_ / "blobs";
-    fs::create_directories(blobs);
+    std::vector<TestLayer> layers;
     for (int i = 0; i < kLayers; ++i) {
       TarBuilder tar;
       tar.dir("opt").dir("opt/" + std::to_string(i));
@@ -196,39 +152,10 @@ class CacheIntegrationTest : public ::testing::Test {
         tar.file("opt/" + std::to_string(i) + "/file-" + std::to_string(f),
                  repository + " layer " + std::to_string(i) + " file " + std::to_string(f));
       }
-      const std::string uncompressed = tar.tar();
-      const std::string blob = gzipCompress(uncompressed);
-      const std::string digest = registry::sha256Digest(blob);
-      writeFile(blobs / digest, blob);
-      push(repository, "blob", blobs / digest, digest);
-      image.layerDigests.push_back(digest);
-      layers.push_back({{"mediaType", "application/vnd.oci.image.layer.v1.tar+gzip"},
-                        {"digest", digest},
-                        {"size", blob.size()}});
-      diffIds.push_back(registry::sha256Digest(uncompressed));
-      history.push_back({{"created_by", "COPY layer " + std::to_string(i)}});
+      layers.emplace_back(gzipCompress(tar.tar()), "application/vnd.oci.image.layer.v1.tar+gzip",
+                          "COPY layer " + std::to_string(i));
     }
-    const std::string config = json{
-        {"architecture", "amd64"},
-        {"os", "linux"},
-        {"config", {{"User", "65532:65532"}}},
-        {"rootfs", {{"type", "layers"}, {"diff_ids", diffIds}}},
-        {"history", history}}.dump();
-    image.configDigest = registry::sha256Digest(config);
-    writeFile(blobs / image.configDigest, config);
-    push(repository, "blob", blobs / image.configDigest, image.configDigest);
-    const std::string manifest = json{
-        {"schemaVersion", 2},
-        {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
-        {"config",
-         {{"mediaType", "application/vnd.oci.image.config.v1+json"},
-          {"digest", image.configDigest},
-          {"size", config.size()}}},
-        {"layers", layers}}.dump();
-    image.manifestDigest = registry::sha256Digest(manifest);
-    writeFile(blobs / image.manifestDigest, manifest);
-    push(repository, "manifest", blobs / image.manifestDigest, "1");
-    image.tagRef = host() + "/" + repository + ":1";
+    PushedImage image{RegistryPusher(registry_, dir_ / "push").push(repository, layers), {}};
     image.pinnedRef = host() + "/" + repository + "@" + image.manifestDigest;
     return image;
   }

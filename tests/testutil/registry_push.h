@@ -36,6 +36,7 @@ struct PushedTestImage {
   std::string repository;  ///< e.g. test/hostile-bomb
   std::string tagRef;      ///< HOST/test/hostile-bomb:1
   std::string manifestDigest;
+  std::string configDigest;
   std::vector<std::string> layerDigests;
 };
 
@@ -76,6 +77,7 @@ class RegistryPusher {
         {"history", history}}.dump();
     const std::string configDigest = registry::sha256Digest(config);
     pushBlob(repository, config, configDigest);
+    image.configDigest = configDigest;
     const std::string manifest = json{
         {"schemaVersion", 2},
         {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
