@@ -23,11 +23,11 @@
 #include <sstream>
 #include <thread>
 
-#include "testutil/shell.h"
 #include "registry/auth.h"
 #include "registry/distribution_registry.h"
 #include "registry/http_client.h"
 #include "registry/registry_config.h"
+#include "testutil/shell.h"
 
 namespace imagegate::registry {
 namespace {
