@@ -87,15 +87,7 @@ class CacheIntegrationTest : public ::testing::Test {
       dir_ = pattern;
       generateCertificates(dir_);
       writeFile(dir_ / "policies.yaml", kPolicy);
-      const fs::path work = dir_ / "registry";
-      fs::create_directories(work);
-      const std::string failure =
-          runLogged("IMAGEGATE_REGISTRY_MAX_LIFETIME=900 " +
-                        shellQuote((kFixtures / "start-registry.sh").string()) + " tls-basic " +
-                        shellQuote(work.string()),
-                    dir_ / "fixture.log");
-      if (!failure.empty()) throw std::runtime_error("start-registry.sh " + failure);
-      registry_ = readEnv(work / "registry.env");
+      registry_ = startTlsBasicRegistry(kFixtures, dir_);
       const std::string auth =
           base64(get(registry_, "REGISTRY_USER") + ":" + get(registry_, "REGISTRY_PASSWORD"));
       writeFile(dir_ / "docker-config.json", json{{"auths", {{host(), {{"auth", auth}}}}}}.dump());
@@ -106,9 +98,7 @@ class CacheIntegrationTest : public ::testing::Test {
 
   static void TearDownTestSuite() {
     if (!registry_.empty()) {
-      runLogged(shellQuote((kFixtures / "stop-registry.sh").string()) + " " +
-                    shellQuote((dir_ / "registry").string()),
-                dir_ / "fixture.log");
+      stopTlsBasicRegistry(kFixtures, dir_);
     }
     if (!HasFailure() && std::getenv("IMAGEGATE_KEEP_TEST_DIR") == nullptr) fs::remove_all(dir_);
   }

@@ -120,15 +120,7 @@ class HostileLayersTest : public ::testing::Test {
       dir_ = pattern;
       generateCertificates(dir_);
       writeFile(dir_ / "policies.yaml", kPolicy);
-      const fs::path work = dir_ / "registry";
-      fs::create_directories(work);
-      const std::string failure =
-          runLogged("IMAGEGATE_REGISTRY_MAX_LIFETIME=900 " +
-                        shellQuote((kFixtures / "start-registry.sh").string()) + " tls-basic " +
-                        shellQuote(work.string()),
-                    dir_ / "fixture.log");
-      if (!failure.empty()) throw std::runtime_error("start-registry.sh " + failure);
-      registry_ = readEnv(work / "registry.env");
+      registry_ = startTlsBasicRegistry(kFixtures, dir_);
       pusher_ = std::make_unique<RegistryPusher>(registry_, dir_ / "push");
       const std::string host = pusher_->host();
       writeFile(dir_ / "docker-config.json",
@@ -156,9 +148,7 @@ class HostileLayersTest : public ::testing::Test {
   static void TearDownTestSuite() {
     server_.reset();
     if (!registry_.empty()) {
-      runLogged(shellQuote((kFixtures / "stop-registry.sh").string()) + " " +
-                    shellQuote((dir_ / "registry").string()),
-                dir_ / "fixture.log");
+      stopTlsBasicRegistry(kFixtures, dir_);
     }
     if (!HasFailure() && std::getenv("IMAGEGATE_KEEP_TEST_DIR") == nullptr) fs::remove_all(dir_);
   }
