@@ -30,7 +30,7 @@ struct ConnectionLimits {
 class ConnectionTable {
  public:
   using Id = std::uint64_t;
-  /// Asks a connection to close (from any thread; the session does it on its own strand).
+  /// Asks a connection to close (from any thread; the session does it on its own thread).
   using Closer = std::function<void()>;
 
   explicit ConnectionTable(ConnectionLimits limits) : limits_(limits) {}

@@ -16,12 +16,16 @@ using ErrorCode = boost::system::error_code;
 
 constexpr std::chrono::milliseconds kPressureLogInterval{1000};
 constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
+// Sessions evicted but not closed yet that accepting may run ahead of (a new connection is what
+// evicts, so accepting cannot wait for all of them); well inside reservedDescriptors().
+constexpr std::size_t kEvictionsInFlight = 4;
+constexpr std::chrono::milliseconds kRoomPollInterval{1};
 
 }  // namespace
 
-Listener::Listener(net::io_context& ioc, tcp::acceptor&& acceptor,
+Listener::Listener(std::vector<net::io_context*> sessionContexts, tcp::acceptor&& acceptor,
                    std::shared_ptr<ServerState> state)
-    : ioc_(ioc),
+    : sessionContexts_(std::move(sessionContexts)),
       acceptor_(std::move(acceptor)),
       retryTimer_(acceptor_.get_executor()),
       state_(std::move(state)) {}
@@ -39,7 +43,11 @@ void Listener::close() {
 }
 
 void Listener::accept() {
-  acceptor_.async_accept(net::make_strand(ioc_),
+  // A connection lives on one thread's io_context from accept to close, so its handlers need no
+  // strand and a request is read, reviewed and answered without a hand-off between threads.
+  net::io_context& context = *sessionContexts_[nextContext_];
+  nextContext_ = (nextContext_ + 1) % sessionContexts_.size();
+  acceptor_.async_accept(context.get_executor(),
                          [self = shared_from_this()](ErrorCode ec, tcp::socket socket) {
                            self->onAccept(ec, std::move(socket));
                          });
@@ -57,7 +65,21 @@ void Listener::onAccept(ErrorCode ec, tcp::socket socket) {
     return;
   }
   admit(std::move(socket));
-  accept();
+  acceptWhenRoom();
+}
+
+/// An evicted connection closes on its own I/O thread a moment after the eviction. Waiting for
+/// those closes before taking another descriptor keeps the sockets held at most a few over
+/// maxConnections however fast clients connect, within the descriptors kept in reserve.
+void Listener::acceptWhenRoom() {
+  if (state_->openSessions.load() < state_->options.maxConnections + kEvictionsInFlight) {
+    accept();
+    return;
+  }
+  retryTimer_.expires_after(kRoomPollInterval);
+  retryTimer_.async_wait([self = shared_from_this()](ErrorCode ec) {
+    if (!ec && self->acceptor_.is_open()) self->acceptWhenRoom();
+  });
 }
 
 void Listener::admit(tcp::socket socket) {

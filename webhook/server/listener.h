@@ -4,17 +4,20 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <memory>
+#include <vector>
 
 #include "server/session.h"
 
-// Accepts connections on its own strand and gives each a Session on a fresh strand, within the
-// connection table's limits (server-internal).
+// Accepts connections on its own strand and gives each a Session on one of the I/O threads'
+// io_contexts, in turn, within the connection table's limits (server-internal).
 namespace imagegate::server {
 
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
-  Listener(boost::asio::io_context& ioc, boost::asio::ip::tcp::acceptor&& acceptor,
-           std::shared_ptr<ServerState> state);
+  /// `sessionContexts`: one per I/O thread, each run by that thread alone; they outlive the
+  /// listener.
+  Listener(std::vector<boost::asio::io_context*> sessionContexts,
+           boost::asio::ip::tcp::acceptor&& acceptor, std::shared_ptr<ServerState> state);
 
   void start();
   /// From any thread: stops accepting.
@@ -22,11 +25,13 @@ class Listener : public std::enable_shared_from_this<Listener> {
 
  private:
   void accept();
+  void acceptWhenRoom();
   void onAccept(boost::system::error_code ec, boost::asio::ip::tcp::socket socket);
   void admit(boost::asio::ip::tcp::socket socket);
   void logPressure();
 
-  boost::asio::io_context& ioc_;
+  std::vector<boost::asio::io_context*> sessionContexts_;
+  std::size_t nextContext_ = 0;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer retryTimer_;
   std::shared_ptr<ServerState> state_;

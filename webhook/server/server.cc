@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -81,12 +82,29 @@ std::size_t raiseFileLimit() {
   return static_cast<std::size_t>(limit.rlim_cur);
 }
 
+/// One io_context per I/O thread, each run by its thread alone (concurrency hint 1): a connection
+/// stays on one thread, so requests are served without locking a shared scheduler or waking the
+/// other thread.
+std::vector<std::unique_ptr<net::io_context>> makeContexts(unsigned threads) {
+  std::vector<std::unique_ptr<net::io_context>> contexts;
+  for (unsigned i = 0; i < threads; ++i) contexts.push_back(std::make_unique<net::io_context>(1));
+  return contexts;
+}
+
+std::vector<net::io_context*> pointersTo(
+    const std::vector<std::unique_ptr<net::io_context>>& contexts) {
+  std::vector<net::io_context*> pointers;
+  for (const auto& context : contexts) pointers.push_back(context.get());
+  return pointers;
+}
+
 class Server::Impl {
  public:
   Impl(ServerOptions options, ReviewHandler handler)
-      : ioc_(static_cast<int>(threadCount(options.threads))),
+      : contexts_(makeContexts(threadCount(options.threads))),
+        controlContext_(*contexts_.front()),
         state_(std::make_shared<ServerState>(resolve(std::move(options)))),
-        control_(net::make_strand(ioc_)),
+        control_(net::make_strand(controlContext_)),
         signals_(control_),
         timer_(control_),
         trimTimer_(control_) {
@@ -95,9 +113,9 @@ class Server::Impl {
     state_->tls = state_->serving->context();
     state_->handler = std::move(handler);
     addRoutes();
-    net::ip::tcp::acceptor acceptor = bindAcceptor(ioc_, state_->options);
+    net::ip::tcp::acceptor acceptor = bindAcceptor(controlContext_, state_->options);
     port_ = acceptor.local_endpoint().port();
-    listener_ = std::make_shared<Listener>(ioc_, std::move(acceptor), state_);
+    listener_ = std::make_shared<Listener>(pointersTo(contexts_), std::move(acceptor), state_);
   }
 
   std::uint16_t port() const { return port_; }
@@ -109,17 +127,22 @@ class Server::Impl {
     scheduleTrim();
     listener_->start();
     const ServerOptions& options = state_->options;
-    const unsigned threads = threadCount(options.threads);
+    const auto threads = static_cast<unsigned>(contexts_.size());
     log::info("imagegate listening", {{"address", options.address},
                                       {"port", port_},
                                       {"threads", threads},
                                       {"maxBodyBytes", options.maxBodyBytes},
                                       {"maxBodyBytesInFlight", options.maxBodyBytesInFlight},
                                       {"maxConnections", options.maxConnections}});
+    // A thread whose connections have all closed waits for new ones instead of returning.
+    std::vector<net::executor_work_guard<net::io_context::executor_type>> keepRunning;
+    for (const auto& context : contexts_) keepRunning.emplace_back(context->get_executor());
     std::vector<std::thread> workers;
     workers.reserve(threads - 1);
-    for (unsigned i = 1; i < threads; ++i) workers.emplace_back([this] { ioc_.run(); });
-    ioc_.run();
+    for (unsigned i = 1; i < threads; ++i) {
+      workers.emplace_back([context = contexts_[i].get()] { context->run(); });
+    }
+    controlContext_.run();
     for (auto& worker : workers) worker.join();
     log::info("imagegate stopped");
   }
@@ -164,7 +187,7 @@ class Server::Impl {
       if (ec) return;
       if (stopping_) {
         log::warn("second signal during shutdown; stopping now", {{"signal", signal}});
-        ioc_.stop();
+        stopThreads();
         return;
       }
       beginStop(signal == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -200,12 +223,12 @@ class Server::Impl {
   void waitForConnections() {
     const std::size_t open = state_->openSessions.load();
     if (open == 0) {
-      ioc_.stop();
+      stopThreads();
       return;
     }
     if (SteadyClock::now() >= shutdownDeadline_) {
       log::warn("shutdown timeout: dropping open connections", {{"connections", open}});
-      ioc_.stop();
+      stopThreads();
       return;
     }
     timer_.expires_after(kShutdownPollInterval);
@@ -214,7 +237,12 @@ class Server::Impl {
     });
   }
 
-  net::io_context ioc_;
+  void stopThreads() {
+    for (const auto& context : contexts_) context->stop();
+  }
+
+  std::vector<std::unique_ptr<net::io_context>> contexts_;
+  net::io_context& controlContext_;  ///< The first thread's: signals, timers, the acceptor.
   std::shared_ptr<ServerState> state_;
   net::strand<net::io_context::executor_type> control_;
   net::signal_set signals_;

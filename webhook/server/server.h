@@ -12,7 +12,7 @@
 #include "common/deadline.h"
 #include "common/http_reply.h"
 
-// The HTTPS front door: Boost.Beast over OpenSSL (TLS 1.2+), one strand per connection,
+// The HTTPS front door: Boost.Beast over OpenSSL (TLS 1.2+), each connection on one I/O thread,
 // keep-alive, timeouts, bounded bodies and connections, graceful drain. Knows nothing about
 // policies: it hands /validate bodies to a ReviewHandler.
 namespace imagegate::server {

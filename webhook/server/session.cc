@@ -313,8 +313,8 @@ class Session : public std::enable_shared_from_this<Session> {
     respond(route_->answer());
   }
 
-  /// Hands the body to the handler. It answers at once on this strand (the usual case) or later
-  /// from another thread; either way the answer is written from this connection's strand, and
+  /// Hands the body to the handler. It answers at once on this thread (the usual case) or later
+  /// from another thread; either way the answer is written from this connection's thread, and
   /// nothing reads from the connection or touches the parser until then.
   void review() {
     auto answered = std::make_shared<std::atomic<bool>>(false);

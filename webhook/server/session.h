@@ -13,7 +13,7 @@
 #include "server/tls_context.h"
 
 // One TLS connection (server-internal): handshake, then requests one at a time (keep-alive),
-// all on the connection's own strand.
+// all on the one I/O thread the connection was given.
 namespace imagegate::server {
 
 /// What the listener, the sessions and the shutdown sequence share. Sessions hold it by
