@@ -163,17 +163,20 @@ void logDecision(const AdmissionRequest& request, const Verdict& verdict,
   if (!log::enabled(log::Level::kInfo)) return;
   const double millis =
       std::chrono::duration<double, std::milli>(SteadyClock::now() - started).count();
-  log::info("admission review", {{"uid", request.uid},
-                                 {"kind", request.kind},
-                                 {"namespace", request.namespaceName},
-                                 {"name", request.name},
-                                 {"operation", operationLabel(request.operation)},
-                                 {"user", request.userName},
-                                 {"dryRun", request.dryRun},
-                                 {"allowed", verdict.allowed},
-                                 {"findings", findingsForLog(results)},
-                                 {"durationMs", std::round(millis * 1000) / 1000},
-                                 {"imageFacts", facts}});
+  // Built field by field, not as a JSON tree: this line is a tenth of a cached review's cost.
+  log::Line(log::Level::kInfo, "admission review")
+      .add("uid", request.uid)
+      .add("kind", request.kind)
+      .add("namespace", request.namespaceName)
+      .add("name", request.name)
+      .add("operation", operationLabel(request.operation))
+      .add("user", request.userName)
+      .add("dryRun", request.dryRun)
+      .add("allowed", verdict.allowed)
+      .add("findings", findingsForLog(results))
+      .add("durationMs", std::round(millis * 1000) / 1000)
+      .add("imageFacts", facts)
+      .write();
 }
 
 ReviewOutcome answer(const admission::ReviewEnvelope& envelope, const std::string& uid,
