@@ -1,5 +1,7 @@
 #include "admission/review.h"
 
+#include "admission/skippable_input.h"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -341,12 +343,16 @@ class ReviewDecoder {
   bool end_object() { return close(); }
   bool end_array() { return close(); }
   bool key(std::string& name) {
-    if (skipDepth_ > 0) return true;
+    if (skipDepth_ > 0) {
+      skipValue();
+      return true;
+    }
     Frame& frame = frames_.back();
     switch (frame.node) {
       case Node::kStringMap:
         currentKey_ = name;
         frame.key = 0;
+        if (name == kLastAppliedAnnotation) skipValue(/*onlyString=*/true);
         break;
       case Node::kVolume:
         // Every key but `name` is a volume source.
@@ -355,6 +361,7 @@ class ReviewDecoder {
         break;
       default:
         frame.key = keyIndex(keysOf(frame.node), name);
+        if (frame.key == kUnknownKey) skipValue();
         break;
     }
     return true;
@@ -370,7 +377,17 @@ class ReviewDecoder {
   /// After sax_parse: the decoded review, or UnreadableReview.
   DecodedReview finish(bool parsed);
 
+  /// Values nothing reads are jumped over in `input` instead of lexed.
+  void skipUnreadValuesIn(SkippableInput* input) { input_ = input; }
+
  private:
+  /// The value of the key just read is one nothing reads.
+  void skipValue(bool onlyString = false) {
+    if (input_ == nullptr) return;
+    input_->skipNextValue(
+        SkipBudget{limits_.maxDepth - depth_, limits_.maxValues - values_, &values_}, onlyString);
+  }
+
   // --- events
   bool countValue() {
     if (++values_ > limits_.maxValues) {
@@ -1076,6 +1093,7 @@ class ReviewDecoder {
 
   const DecodeLimits& limits_;
   std::vector<Frame> frames_;
+  SkippableInput* input_ = nullptr;
   std::size_t depth_ = 0;
   std::size_t values_ = 0;
   std::size_t skipDepth_ = 0;  ///< > 0 inside a value nothing reads.
@@ -1318,16 +1336,31 @@ std::string_view describe(ContainerKind kind) {
   return "container";
 }
 
-DecodedReview decodeReview(std::string_view body, const DecodeLimits& limits) {
-  ReviewDecoder decoder(limits);
-  bool parsed = false;
+namespace {
+
+template <class... Input>
+bool parse(ReviewDecoder& decoder, Input&&... input) {
   try {
-    parsed = nlohmann::json::sax_parse(body, &decoder);
+    return nlohmann::json::sax_parse(std::forward<Input>(input)..., &decoder);
   } catch (const nlohmann::json::exception& e) {
     // sax_parse reports errors through parse_error; this is for anything it throws instead.
     throw UnreadableReview(std::string("request body is not valid JSON: ") + e.what());
   }
-  return decoder.finish(parsed);
+}
+
+}  // namespace
+
+DecodedReview decodeReview(std::string_view body, const DecodeLimits& limits) {
+  {
+    ReviewDecoder decoder(limits);
+    SkippableInput input(body);
+    decoder.skipUnreadValuesIn(&input);
+    if (parse(decoder, input.begin(), SkippableInput::end())) return decoder.finish(true);
+  }
+  // Skips move the positions nlohmann's messages give: a body that cannot be parsed is read
+  // again without them, for the true position.
+  ReviewDecoder decoder(limits);
+  return decoder.finish(parse(decoder, body));
 }
 
 }  // namespace imagegate::admission

@@ -419,5 +419,50 @@ TEST(ReviewEquivalence, LimitsDecodeAsWithTheDom) {
   }
 }
 
+/// A Pod review whose request, metadata, spec and first container each carry `value` under a key
+/// nothing reads (so the decoder jumps over it), as raw text: `value` need not be valid JSON.
+std::string reviewWithUnreadValues(std::string_view value) {
+  const std::string unread = "\"unread\": " + std::string(value);
+  return R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{)" + unread +
+         R"(,"uid":"u1","kind":{"group":"","version":"v1","kind":"Pod"},"operation":"CREATE",)" +
+         R"("object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p",)" + unread +
+         R"(,"annotations":{"kubectl.kubernetes.io/last-applied-configuration":)" +
+         std::string(value) + R"(,"a":"b"}},"spec":{)" + unread + R"(,"containers":[{"name":"c",)" +
+         unread + R"(,"image":"x"}]}}}})";
+}
+
+// Values nothing reads are jumped over without lexing them (admission/skippable_input.h); what
+// the scan does not validate itself is left to nlohmann, so valid, invalid and limit-breaking
+// values there all answer as the DOM decoder does, error positions included.
+TEST(ReviewEquivalence, SkippedValuesDecodeAsWithTheDom) {
+  const std::string deep = std::string(40, '[') + std::string(40, ']');
+  std::string many = "[0";
+  for (int i = 0; i < 300; ++i) many += ",1";
+  many += "]";
+  const std::vector<std::string> values = {
+      "null", "true", "false", "0", "-12.5", "12345678901234567890123", R"("text")",
+      R"("tab\tquote\"slash\/\u00e9")", "{}", "[]", R"({"a":[1,{"b":null}],"c":"d"})",
+      " [ 1 , 2 ] ", deep, many,
+      // Left to nlohmann: it accepts or refuses these, with its own message.
+      "\"caf\xc3\xa9\"", "\"bad \xff utf-8\"", R"("\ud83d\ude00")", R"("\ud800")", "1e3", "1e999",
+      "123456789012345678901234567890123456789", R"("bad \x escape")", "[1,]", "{\"a\" 1}", "[1 2]",
+      "tru", "-", "01", "1.", R"("unterminated)", "[[[", R"({"a":1,})", "\"\x01\"",
+      "\"raw\nnewline\"", R"({"a":1}})", "[1]x"};
+  for (const std::string& value : values) {
+    expectSameDecoding(reviewWithUnreadValues(value), "unread value " + value);
+  }
+  // At the edges of the depth and value limits, inside a skipped value.
+  for (std::size_t depth : {44u, 45u, 46u, 47u}) {
+    DecodeLimits limits;
+    limits.maxDepth = depth;
+    expectSameDecoding(reviewWithUnreadValues(deep), "depth " + std::to_string(depth), limits);
+  }
+  for (std::size_t maxValues : {1300u, 1330u, 1340u, 1350u, 1400u}) {
+    DecodeLimits limits;
+    limits.maxValues = maxValues;
+    expectSameDecoding(reviewWithUnreadValues(many), "values " + std::to_string(maxValues), limits);
+  }
+}
+
 }  // namespace
 }  // namespace imagegate::admission
