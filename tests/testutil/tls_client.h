@@ -54,11 +54,15 @@ class TlsClient {
     // fail the write (EPIPE), not kill the test process.
     signal(SIGPIPE, SIG_IGN);
     if (!context_ || SSL_CTX_load_verify_locations(context_, caFile.c_str(), nullptr) != 1) {
+      release();
       throw std::runtime_error("cannot load test CA " + caFile.string());
     }
     SSL_CTX_set_verify(context_, SSL_VERIFY_PEER, nullptr);
     fd_ = tcpConnect(port, timeout);
-    if (fd_ < 0) throw std::runtime_error("cannot connect to 127.0.0.1:" + std::to_string(port));
+    if (fd_ < 0) {
+      release();
+      throw std::runtime_error("cannot connect to 127.0.0.1:" + std::to_string(port));
+    }
     ssl_ = SSL_new(context_);
     SSL_set_fd(ssl_, fd_);
     // SSL_set_tlsext_host_name() spelled out: the macro's C cast trips -Wold-style-cast.
@@ -66,15 +70,12 @@ class TlsClient {
              const_cast<char*>("localhost"));
     if (SSL_connect(ssl_) != 1) {
       ERR_clear_error();
+      release();  // a constructor that throws gets no destructor call
       throw std::runtime_error("TLS handshake with 127.0.0.1:" + std::to_string(port) + " failed");
     }
   }
 
-  ~TlsClient() {
-    if (ssl_ != nullptr) SSL_free(ssl_);
-    if (fd_ >= 0) close(fd_);
-    if (context_ != nullptr) SSL_CTX_free(context_);
-  }
+  ~TlsClient() { release(); }
 
   TlsClient(const TlsClient&) = delete;
   TlsClient& operator=(const TlsClient&) = delete;
@@ -127,6 +128,15 @@ class TlsClient {
   }
 
  private:
+  void release() {
+    if (ssl_ != nullptr) SSL_free(ssl_);
+    if (fd_ >= 0) close(fd_);
+    if (context_ != nullptr) SSL_CTX_free(context_);
+    ssl_ = nullptr;
+    fd_ = -1;
+    context_ = nullptr;
+  }
+
   static std::size_t contentLength(const std::string& head) {
     for (const char* name : {"Content-Length: ", "content-length: "}) {
       const std::size_t at = head.find(name);
