@@ -61,11 +61,7 @@ class MetricsIntegrationTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     try {
-      char pattern[] = "/tmp/imagegate-metrics-test-XXXXXX";
-      if (mkdtemp(pattern) == nullptr) throw std::runtime_error("mkdtemp failed");
-      dir_ = pattern;
-      generateCertificates(dir_);
-      writeFile(dir_ / "policies.yaml", kPolicies);
+      dir_ = makeServeDir("metrics-test", kPolicies);
       server_ = std::make_unique<ServerProcess>(startServer(dir_, "server", {"--threads", "2"}));
     } catch (const std::exception& e) {
       setupError_ = e.what();
@@ -74,15 +70,12 @@ class MetricsIntegrationTest : public ::testing::Test {
 
   static void TearDownTestSuite() {
     server_.reset();
-    if (!dir_.empty()) {
-      std::error_code ignored;
-      fs::remove_all(dir_, ignored);
-    }
+    removeTestDir(dir_);
   }
 
   void SetUp() override {
     ASSERT_TRUE(setupError_.empty()) << setupError_;
-    ASSERT_TRUE(server_ && server_->child->running()) << readFile(server_->child->output());
+    ASSERT_TRUE(server_->running()) << server_->log();
   }
 
   /// curl over TLS, verifying the server against the test CA; returns the HTTP status.
