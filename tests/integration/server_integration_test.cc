@@ -82,28 +82,12 @@ struct HttpResult {
   json bodyJson() const { return json::parse(body, nullptr, false); }
 };
 
-class ServerIntegrationTest : public ::testing::Test {
+class ServerIntegrationTest : public ServeSuite {
  protected:
   static void SetUpTestSuite() {
-    try {
-      dir_ = makeServeDir("server-test", kPolicies);
-      server_ = std::make_unique<ServerProcess>(
-          startServer(dir_, "server",
-                      {"--max-request-bytes", std::to_string(kMaxRequestBytes), "--log-level",
-                       "debug", "--threads", "2"}));
-    } catch (const std::exception& e) {
-      setupError_ = e.what();
-    }
-  }
-
-  static void TearDownTestSuite() {
-    server_.reset();
-    removeTestDir(dir_);
-  }
-
-  void SetUp() override {
-    ASSERT_TRUE(setupError_.empty()) << setupError_;
-    ASSERT_TRUE(server_->running()) << "server died:\n" << server_->log();
+    startSuite("server-test", kPolicies,
+               {"--max-request-bytes", std::to_string(kMaxRequestBytes), "--log-level", "debug",
+                "--threads", "2"});
   }
 
   static std::string url(const std::string& pathAndQuery, int port = 0) {
@@ -154,9 +138,6 @@ class ServerIntegrationTest : public ::testing::Test {
     EXPECT_TRUE(server_->running());
   }
 
-  static inline fs::path dir_;
-  static inline std::unique_ptr<ServerProcess> server_;
-  static inline std::string setupError_;
   static inline std::atomic<int> curlCounter_{0};
 };
 

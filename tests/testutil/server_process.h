@@ -234,6 +234,38 @@ inline ServerProcess startServer(const fs::path& dir, const std::string& name,
   return startServer(ServeFiles::in(dir), dir / (name + ".log"), extraArgs, launcher);
 }
 
+/// A suite whose tests share one `imagegate serve`, started by SetUpTestSuite through startSuite
+/// in a directory of its own (makeServeDir), ended and cleaned up after the last test.
+class ServeSuite : public ::testing::Test {
+ protected:
+  /// Makes the directory with `policies` and starts the server (log in DIR/server.log) with
+  /// `serveArgs`; a failure fails every test of the suite in SetUp.
+  static void startSuite(const std::string& name, const std::string& policies,
+                         const std::vector<std::string>& serveArgs) {
+    setupError_.clear();  // the statics are shared by every suite derived from this one
+    try {
+      dir_ = makeServeDir(name, policies);
+      server_ = std::make_unique<ServerProcess>(startServer(dir_, "server", serveArgs));
+    } catch (const std::exception& e) {
+      setupError_ = e.what();
+    }
+  }
+
+  static void TearDownTestSuite() {
+    server_.reset();
+    removeTestDir(dir_);
+  }
+
+  void SetUp() override {
+    ASSERT_TRUE(setupError_.empty()) << setupError_;
+    ASSERT_TRUE(server_->running()) << "server died:\n" << server_->log();
+  }
+
+  static inline fs::path dir_;
+  static inline std::unique_ptr<ServerProcess> server_;
+  static inline std::string setupError_;
+};
+
 /// Connections to `port` in the ESTABLISHED state, from /proc/net/tcp (IPv4 loopback).
 inline int establishedConnections(int port) {
   std::ifstream table("/proc/net/tcp");
