@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "registry/digest.h"
+#include "testutil/admission_review.h"
 #include "testutil/certificates.h"
 #include "testutil/layer_builder.h"
 #include "testutil/redis_server.h"
@@ -82,11 +83,7 @@ class CacheIntegrationTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     try {
-      char pattern[] = "/tmp/imagegate-cache-it-XXXXXX";
-      if (mkdtemp(pattern) == nullptr) throw std::runtime_error("mkdtemp failed");
-      dir_ = pattern;
-      generateCertificates(dir_);
-      writeFile(dir_ / "policies.yaml", kPolicy);
+      dir_ = makeServeDir("cache-it", kPolicy);
       registry_ = startTlsBasicRegistry(kFixtures, dir_);
       const std::string auth =
           base64(get(registry_, "REGISTRY_USER") + ":" + get(registry_, "REGISTRY_PASSWORD"));
@@ -100,7 +97,7 @@ class CacheIntegrationTest : public ::testing::Test {
     if (!registry_.empty()) {
       stopTlsBasicRegistry(kFixtures, dir_);
     }
-    if (!HasFailure() && std::getenv("IMAGEGATE_KEEP_TEST_DIR") == nullptr) fs::remove_all(dir_);
+    removeTestDir(dir_);
   }
 
   void SetUp() override {
@@ -201,42 +198,19 @@ class CacheIntegrationTest : public ::testing::Test {
   }
 
   static std::string reviewRequest(const std::string& image, const std::string& uid) {
-    const json review = {
-        {"apiVersion", "admission.k8s.io/v1"},
-        {"kind", "AdmissionReview"},
-        {"request",
-         {{"uid", uid},
-          {"kind", {{"group", ""}, {"version", "v1"}, {"kind", "Pod"}}},
-          {"resource", {{"group", ""}, {"version", "v1"}, {"resource", "pods"}}},
-          {"name", "web-" + uid},
-          {"namespace", "default"},
-          {"operation", "CREATE"},
-          {"userInfo", {{"username", "replicaset-controller"}}},
-          {"object",
-           {{"apiVersion", "v1"},
-            {"kind", "Pod"},
-            {"metadata", {{"name", "web-" + uid}, {"namespace", "default"}}},
-            {"spec", {{"containers", json::array({{{"name", "web"}, {"image", image}}})}}}}}}}};
-    const std::string body = review.dump();
-    return "POST /validate?timeout=30s HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
-           "application/json\r\nContent-Length: " +
-           std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
-  }
-
-  /// The `response` of an AdmissionReview answer, or a description of what came instead.
-  static json responseOf(const std::string& raw) {
-    const std::size_t bodyStart = raw.find("\r\n\r\n");
-    if (bodyStart == std::string::npos) return {{"error", "no HTTP response: " + raw}};
-    const json body = json::parse(raw.substr(bodyStart + 4), nullptr, false);
-    if (!body.is_object() || !body.contains("response")) return {{"error", raw}};
-    return body["response"];
+    const json review = podAdmissionReview({.uid = uid,
+                                            .containers = podContainers({{"web", image}}),
+                                            .podName = "web-" + uid,
+                                            .namespaceName = "default",
+                                            .username = "replicaset-controller"});
+    return validateRequest(review.dump(), "?timeout=30s");
   }
 
   static json review(const ServerProcess& server, const std::string& image,
                      const std::string& uid) {
     TlsClient client(server.port, dir_ / "ca.crt", std::chrono::seconds(30));
     if (!client.send(reviewRequest(image, uid))) return {{"error", "send failed"}};
-    return responseOf(client.readResponse());
+    return reviewResponseOf(client.readResponse());
   }
 
   static void expectAllowed(const json& response, const std::string& what) {
@@ -279,7 +253,7 @@ TEST_F(CacheIntegrationTest, TwoHundredSimultaneousReviewsOfANewImageFetchEachBl
         responses[i] = {{"error", "send failed"}};
         return;
       }
-      responses[i] = responseOf(clients[i]->readResponse());
+      responses[i] = reviewResponseOf(clients[i]->readResponse());
     });
   }
   ASSERT_TRUE(waitFor([&] { return connected.load() == kConcurrentReviews; }, seconds(120)));
@@ -373,8 +347,8 @@ TEST_F(CacheIntegrationTest, RedisKilledMidWayCostsNoReview) {
   expectAllowed(review(server, after.tagRef, "after-1"), "a new image with Redis gone");
   expectAllowed(review(server, after.pinnedRef, "after-2"), "a pinned image with Redis gone");
   expectAllowed(review(server, before.tagRef, "before-again"), "a cached image with Redis gone");
-  EXPECT_TRUE(server.child->running());
-  EXPECT_THAT(readFile(server.child->output()), HasSubstr("redis cache unusable"));
+  EXPECT_TRUE(server.running());
+  EXPECT_THAT(server.log(), HasSubstr("redis cache unusable"));
 }
 
 }  // namespace

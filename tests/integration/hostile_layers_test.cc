@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "testutil/admission_review.h"
 #include "testutil/certificates.h"
 #include "testutil/layer_builder.h"
 #include "testutil/registry_push.h"
@@ -115,11 +116,7 @@ class HostileLayersTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     try {
-      char pattern[] = "/tmp/imagegate-hostile-layers-XXXXXX";
-      if (mkdtemp(pattern) == nullptr) throw std::runtime_error("mkdtemp failed");
-      dir_ = pattern;
-      generateCertificates(dir_);
-      writeFile(dir_ / "policies.yaml", kPolicy);
+      dir_ = makeServeDir("hostile-layers", kPolicy);
       registry_ = startTlsBasicRegistry(kFixtures, dir_);
       pusher_ = std::make_unique<RegistryPusher>(registry_, dir_ / "push");
       const std::string host = pusher_->host();
@@ -150,7 +147,7 @@ class HostileLayersTest : public ::testing::Test {
     if (!registry_.empty()) {
       stopTlsBasicRegistry(kFixtures, dir_);
     }
-    if (!HasFailure() && std::getenv("IMAGEGATE_KEEP_TEST_DIR") == nullptr) fs::remove_all(dir_);
+    removeTestDir(dir_);
   }
 
   void SetUp() override {
@@ -158,26 +155,12 @@ class HostileLayersTest : public ::testing::Test {
   }
 
   static std::string reviewRequest(const std::string& image, const std::string& uid) {
-    const json review = {
-        {"apiVersion", "admission.k8s.io/v1"},
-        {"kind", "AdmissionReview"},
-        {"request",
-         {{"uid", uid},
-          {"kind", {{"group", ""}, {"version", "v1"}, {"kind", "Pod"}}},
-          {"resource", {{"group", ""}, {"version", "v1"}, {"resource", "pods"}}},
-          {"name", "web"},
-          {"namespace", "default"},
-          {"operation", "CREATE"},
-          {"userInfo", {{"username", "replicaset-controller"}}},
-          {"object",
-           {{"apiVersion", "v1"},
-            {"kind", "Pod"},
-            {"metadata", {{"name", "web"}, {"namespace", "default"}}},
-            {"spec", {{"containers", json::array({{{"name", "web"}, {"image", image}}})}}}}}}}};
-    const std::string body = review.dump();
-    return std::string("POST /validate?timeout=") + kReviewTimeout +
-           " HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: " +
-           std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+    const json review = podAdmissionReview({.uid = uid,
+                                            .containers = podContainers({{"web", image}}),
+                                            .podName = "web",
+                                            .namespaceName = "default",
+                                            .username = "replicaset-controller"});
+    return validateRequest(review.dump(), std::string("?timeout=") + kReviewTimeout);
   }
 
   struct Answer {
@@ -193,14 +176,7 @@ class HostileLayersTest : public ::testing::Test {
       if (!client.send(reviewRequest(image, uid))) {
         answer.response = {{"error", "send failed"}};
       } else {
-        const std::string raw = client.readResponse();
-        const std::size_t bodyStart = raw.find("\r\n\r\n");
-        const json body = bodyStart == std::string::npos
-                              ? json()
-                              : json::parse(raw.substr(bodyStart + 4), nullptr, false);
-        answer.response = body.is_object() && body.contains("response")
-                              ? body["response"]
-                              : json{{"error", "no AdmissionReview in: " + raw}};
+        answer.response = reviewResponseOf(client.readResponse());
       }
     } catch (const std::exception& e) {
       answer.response = {{"error", e.what()}};
@@ -241,7 +217,7 @@ class HostileLayersTest : public ::testing::Test {
     EXPECT_LT(answer.took, kAnswerBudget) << image.tagRef;
     EXPECT_EQ(answer.response.value("allowed", true), false) << answer.response.dump();
     expectServing("after a hostile layer");
-    EXPECT_TRUE(server_->child->running()) << readFile(server_->child->output());
+    EXPECT_TRUE(server_->running()) << server_->log();
     return answer;
   }
 

@@ -9,10 +9,6 @@
 // Every output of every command is checked for the registry credentials at the end of the run.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cctype>
@@ -37,7 +33,10 @@
 #include <utility>
 #include <vector>
 
+#include "testutil/admission_review.h"
 #include "testutil/certificates.h"
+#include "testutil/fixture_registry.h"
+#include "testutil/server_process.h"
 #include "testutil/shell.h"
 
 namespace {
@@ -52,15 +51,11 @@ using namespace imagegate::testutil;  // NOLINT: test helpers
 
 const fs::path kFixtures = fs::path(IMAGEGATE_SOURCE_DIR) / "tests/fixtures/registry";
 
-// Liveness limits only, never speed measurements: the machine may be busy with other builds.
-constexpr seconds kStartupTimeout{30};
+// A liveness limit only, never a speed measurement: the machine may be busy with other builds.
 constexpr const char* kCommandTimeout = "120";
-// Registries end themselves after this long even if a crashed run never stops them; longer than
-// the CTest timeout (600 s) so a slow but healthy run keeps them.
-constexpr const char* kRegistryMaxLifetime = "900";
 
 // ---------------------------------------------------------------------------------------------
-// Processes and files
+// Outputs
 
 // Every output any imagegate command produced, checked for credentials at the end of the run:
 // a leak in any message, not only the wrong-password one, is a bug.
@@ -71,133 +66,6 @@ void remember(const std::string& output) {
   std::lock_guard lock(outputsMutex);
   allOutputs.push_back(output);
 }
-
-/// A child process with stdout and stderr appended to a file. Dies with the test process
-/// (PDEATHSIG, which is per thread: only fork from the main thread), so a crashed test never
-/// leaves a server behind; otherwise ended by the destructor.
-class Child {
- public:
-  Child(const std::vector<std::string>& argv, fs::path output) : output_(std::move(output)) {
-    // The shell opens the output file, which keeps this class free of descriptor juggling; exec
-    // keeps the PID, so the signals below reach the real process.
-    std::string command = "exec";
-    for (const std::string& arg : argv) command += " " + shellQuote(arg);
-    command += " >>" + shellQuote(output_.string()) + " 2>&1 </dev/null";
-    pid_ = fork();
-    if (pid_ < 0) throw std::runtime_error("fork failed");
-    if (pid_ == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-  }
-
-  ~Child() {
-    if (!running()) return;
-    kill(pid_, SIGTERM);
-    if (!waitExit(seconds(10))) {
-      kill(pid_, SIGKILL);
-      waitExit(seconds(10));
-    }
-  }
-
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
-  const fs::path& output() const { return output_; }
-  bool running() { return !waitExit(milliseconds(0)).has_value(); }
-
-  /// The exit code (128 + signal when killed), or nullopt if still running after `timeout`.
-  std::optional<int> waitExit(milliseconds timeout) {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    while (!exitCode_) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        exitCode_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      } else if (std::chrono::steady_clock::now() >= until) {
-        break;
-      } else {
-        std::this_thread::sleep_for(milliseconds(20));
-      }
-    }
-    return exitCode_;
-  }
-
- private:
-  fs::path output_;
-  pid_t pid_ = -1;
-  std::optional<int> exitCode_;
-};
-
-// ---------------------------------------------------------------------------------------------
-// Fixture registries
-
-/// Runs a fixture script with its output appended to `log`; throws with the log's tail.
-void runScript(const std::string& script, const std::vector<std::string>& args,
-               const fs::path& log) {
-  std::string command = std::string("IMAGEGATE_REGISTRY_MAX_LIFETIME=") + kRegistryMaxLifetime +
-                        " " + shellQuote((kFixtures / script).string());
-  for (const std::string& arg : args) command += " " + shellQuote(arg);
-  if (const std::string failure = runLogged(command, log); !failure.empty()) {
-    throw std::runtime_error(script + " " + failure);
-  }
-}
-
-/// One fixture registry (start-registry.sh MODE) in its own work directory.
-class FixtureRegistry {
- public:
-  FixtureRegistry(std::string mode, fs::path dir) : mode_(std::move(mode)), dir_(std::move(dir)) {}
-
-  /// Starts it and, when `images` is not empty, pushes them and writes the docker configs.
-  void start(const fs::path& images) {
-    fs::create_directories(dir_);
-    started_ = true;
-    runScript("start-registry.sh", {mode_, dir_.string()}, log());
-    env_ = readEnv(dir_ / "registry.env");
-    if (images.empty()) return;
-    runScript("push-images.sh", {images.string(), dir_.string()}, log());
-    pushed_ = readEnv(dir_ / "pushed.env");
-    runScript("docker-config.sh", {dir_.string()}, log());
-  }
-
-  /// By the PIDs the scripts recorded; a second call does nothing.
-  void stop() {
-    if (!started_ || stopped_) return;
-    stopped_ = true;
-    runScript("stop-registry.sh", {dir_.string()}, log());
-  }
-
-  std::string env(const std::string& key) const { return get(env_, key); }
-  std::string host() const { return env("REGISTRY_HOST"); }
-  std::string ca() const { return env("REGISTRY_CA"); }
-  const fs::path& dir() const { return dir_; }
-  /// The pushed reference of a PUSHED_KEYS entry, e.g. ref("STATIC_ROOT_1").
-  std::string ref(const std::string& key) const { return get(pushed_, "PUSHED_" + key + "_REF"); }
-  std::string pushed(const std::string& key) const { return get(pushed_, "PUSHED_" + key); }
-  std::vector<std::string> pushedKeys() const {
-    std::istringstream words(get(pushed_, "PUSHED_KEYS"));
-    std::vector<std::string> keys;
-    for (std::string key; words >> key;) keys.push_back(key);
-    return keys;
-  }
-  /// host[:port] of the token service, which has its own port.
-  std::string tokenAuthority() const {
-    const std::string realm = env("TOKEN_REALM");
-    const auto start = realm.find("://");
-    if (start == std::string::npos) return "";
-    return realm.substr(start + 3, realm.find('/', start + 3) - start - 3);
-  }
-
- private:
-  fs::path log() const { return dir_ / "fixture.log"; }
-
-  std::string mode_;
-  fs::path dir_;
-  Env env_;
-  Env pushed_;
-  bool started_ = false;
-  bool stopped_ = false;
-};
 
 constexpr const char* kCheckPolicy = R"(apiVersion: imagegate.dev/v1alpha1
 kind: ImagePolicy
@@ -287,23 +155,25 @@ class FactsFixtures : public ::testing::Environment {
 
   void SetUp() override {
     try {
-      char pattern[] = "/tmp/imagegate-facts-it-XXXXXX";
-      if (mkdtemp(pattern) == nullptr) throw std::runtime_error("mkdtemp failed");
-      root_ = pattern;
+      root_ = makeTestDir("facts-it");
       const fs::path images = root_ / "images";
-      runScript("build-images.sh", {images.string()}, root_ / "build-images.log");
-      tls_ = std::make_unique<FixtureRegistry>("tls-basic", root_ / "tls");
-      token_ = std::make_unique<FixtureRegistry>("token", root_ / "token");
-      stopped_ = std::make_unique<FixtureRegistry>("plain", root_ / "stopped");
-      blackhole_ = std::make_unique<FixtureRegistry>("blackhole", root_ / "blackhole");
+      runFixtureScript(kFixtures, "build-images.sh", {images.string()}, root_ / "build-images.log");
+      tls_ = std::make_unique<FixtureRegistry>(kFixtures, "tls-basic", root_ / "tls");
+      token_ = std::make_unique<FixtureRegistry>(kFixtures, "token", root_ / "token");
+      stopped_ = std::make_unique<FixtureRegistry>(kFixtures, "plain", root_ / "stopped");
+      blackhole_ = std::make_unique<FixtureRegistry>(kFixtures, "blackhole", root_ / "blackhole");
       // Starting and pushing is mostly waiting (registry start-up, skopeo round trips), so the
       // four run side by side. Every start is awaited before the first error is reported, so
       // TearDown never races a half-started registry.
       std::vector<std::future<void>> starts;
-      starts.push_back(std::async(std::launch::async, [&] { tls_->start(images); }));
-      starts.push_back(std::async(std::launch::async, [&] { token_->start(images); }));
-      starts.push_back(std::async(std::launch::async, [] { stopped_->start({}); }));
-      starts.push_back(std::async(std::launch::async, [] { blackhole_->start({}); }));
+      const auto startAndPush = [&images](FixtureRegistry& registry) {
+        registry.start();
+        registry.push(images);
+      };
+      starts.push_back(std::async(std::launch::async, [&] { startAndPush(*tls_); }));
+      starts.push_back(std::async(std::launch::async, [&] { startAndPush(*token_); }));
+      starts.push_back(std::async(std::launch::async, [] { stopped_->start(); }));
+      starts.push_back(std::async(std::launch::async, [] { blackhole_->start(); }));
       std::string errors;
       for (auto& start : starts) {
         try {
@@ -711,40 +581,13 @@ TEST_F(AuditCommand, ReportsWhatTheImagesFactsWouldDeny) {
 // ---------------------------------------------------------------------------------------------
 // serve and review
 
-std::optional<int> reportedPort(const std::string& log) {
-  std::istringstream lines(log);
-  for (std::string line; std::getline(lines, line);) {
-    const json entry = json::parse(line, nullptr, false);
-    if (entry.is_object() && entry.value("msg", "") == "imagegate listening" &&
-        entry.contains("port")) {
-      return entry["port"].get<int>();
-    }
-  }
-  return std::nullopt;
-}
-
 /// An AdmissionReview for a Pod whose containers set no securityContext, so the images' USER
 /// decides runAsNonRoot. `containers` holds (name, image) pairs.
 json podReview(const std::string& uid,
                const std::vector<std::pair<std::string, std::string>>& containers,
                const std::string& namespaceName = "shop") {
-  json list = json::array();
-  for (const auto& [name, image] : containers) list.push_back({{"name", name}, {"image", image}});
-  return {{"apiVersion", "admission.k8s.io/v1"},
-          {"kind", "AdmissionReview"},
-          {"request",
-           {{"uid", uid},
-            {"kind", {{"group", ""}, {"version", "v1"}, {"kind", "Pod"}}},
-            {"resource", {{"group", ""}, {"version", "v1"}, {"resource", "pods"}}},
-            {"name", "app"},
-            {"namespace", namespaceName},
-            {"operation", "CREATE"},
-            {"userInfo", {{"username", "ci"}}},
-            {"object",
-             {{"apiVersion", "v1"},
-              {"kind", "Pod"},
-              {"metadata", {{"name", "app"}, {"namespace", namespaceName}}},
-              {"spec", {{"containers", list}}}}}}}};
+  return podAdmissionReview(
+      {.uid = uid, .containers = podContainers(containers), .namespaceName = namespaceName});
 }
 
 struct HttpResult {
@@ -780,26 +623,10 @@ class ServeCommand : public ::testing::Test {
       dir_ = FactsFixtures::root() / "serve";
       fs::create_directories(dir_);
       generateCertificates(dir_);
-      const fs::path log = dir_ / "server.log";
-      server_ = std::make_unique<Child>(
-          std::vector<std::string>{
-              IMAGEGATE_BINARY, "serve", "--listen", "127.0.0.1:0", "--tls-cert",
-              (dir_ / "serving.crt").string(), "--tls-key", (dir_ / "serving.key").string(),
-              "--policy", FactsFixtures::file("serve-policy.yaml").string(), "--registry-config",
-              FactsFixtures::file("serve.yaml").string(), "--threads", "2"},
-          log);
-      const auto until = std::chrono::steady_clock::now() + kStartupTimeout;
-      while (port_ == 0) {
-        if (const auto port = reportedPort(readFile(log))) {
-          port_ = *port;
-        } else if (!server_->running()) {
-          throw std::runtime_error("imagegate serve exited during startup:\n" + readFile(log));
-        } else if (std::chrono::steady_clock::now() >= until) {
-          throw std::runtime_error("imagegate serve did not report its port:\n" + readFile(log));
-        } else {
-          std::this_thread::sleep_for(milliseconds(20));
-        }
-      }
+      server_ = std::make_unique<ServerProcess>(startServer(
+          {dir_ / "serving.crt", dir_ / "serving.key", FactsFixtures::file("serve-policy.yaml")},
+          dir_ / "server.log",
+          {"--registry-config", FactsFixtures::file("serve.yaml").string(), "--threads", "2"}));
     } catch (const std::exception& e) {
       setupError_ = e.what();
     }
@@ -815,7 +642,7 @@ class ServeCommand : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(FactsFixtures::setupError().empty()) << FactsFixtures::setupError();
     ASSERT_TRUE(setupError_.empty()) << setupError_;
-    ASSERT_TRUE(server_->running()) << "server died:\n" << readFile(server_->output());
+    ASSERT_TRUE(server_->running()) << "server died:\n" << server_->log();
   }
 
   static FixtureRegistry& tls() { return FactsFixtures::tls(); }
@@ -841,7 +668,7 @@ class ServeCommand : public ::testing::Test {
   }
 
   static std::string url(const std::string& pathAndQuery) {
-    return "https://127.0.0.1:" + std::to_string(port_) + pathAndQuery;
+    return "https://127.0.0.1:" + std::to_string(server_->port) + pathAndQuery;
   }
 
   /// Writes `review` to a file (reused by `imagegate review`) and POSTs it to /validate.
@@ -862,7 +689,7 @@ class ServeCommand : public ::testing::Test {
   static std::string loggedFindings(const std::string& uid) {
     const auto until = std::chrono::steady_clock::now() + seconds(10);
     do {
-      std::istringstream lines(readFile(server_->output()));
+      std::istringstream lines(server_->log());
       for (std::string line; std::getline(lines, line);) {
         const json entry = json::parse(line, nullptr, false);
         if (!entry.is_object() || entry.value("msg", "") != "admission review" ||
@@ -877,7 +704,7 @@ class ServeCommand : public ::testing::Test {
       }
       std::this_thread::sleep_for(milliseconds(50));
     } while (std::chrono::steady_clock::now() < until);
-    return "no log line for " + uid + " in:\n" + readFile(server_->output());
+    return "no log line for " + uid + " in:\n" + server_->log();
   }
 
   static void expectStillServing() {
@@ -888,8 +715,7 @@ class ServeCommand : public ::testing::Test {
   }
 
   static inline fs::path dir_;
-  static inline std::unique_ptr<Child> server_;
-  static inline int port_ = 0;
+  static inline std::unique_ptr<ServerProcess> server_;
   static inline std::string setupError_;
   static inline std::atomic<int> counter_{0};
 };

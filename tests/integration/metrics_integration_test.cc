@@ -57,33 +57,9 @@ struct Scrape {
   }
 };
 
-class MetricsIntegrationTest : public ::testing::Test {
+class MetricsIntegrationTest : public ServeSuite {
  protected:
-  static void SetUpTestSuite() {
-    try {
-      char pattern[] = "/tmp/imagegate-metrics-test-XXXXXX";
-      if (mkdtemp(pattern) == nullptr) throw std::runtime_error("mkdtemp failed");
-      dir_ = pattern;
-      generateCertificates(dir_);
-      writeFile(dir_ / "policies.yaml", kPolicies);
-      server_ = std::make_unique<ServerProcess>(startServer(dir_, "server", {"--threads", "2"}));
-    } catch (const std::exception& e) {
-      setupError_ = e.what();
-    }
-  }
-
-  static void TearDownTestSuite() {
-    server_.reset();
-    if (!dir_.empty()) {
-      std::error_code ignored;
-      fs::remove_all(dir_, ignored);
-    }
-  }
-
-  void SetUp() override {
-    ASSERT_TRUE(setupError_.empty()) << setupError_;
-    ASSERT_TRUE(server_ && server_->child->running()) << readFile(server_->child->output());
-  }
+  static void SetUpTestSuite() { startSuite("metrics-test", kPolicies, {"--threads", "2"}); }
 
   /// curl over TLS, verifying the server against the test CA; returns the HTTP status.
   static int curl(const std::vector<std::string>& args, const fs::path& body,
@@ -135,9 +111,6 @@ class MetricsIntegrationTest : public ::testing::Test {
     return scrape;
   }
 
-  static inline fs::path dir_;
-  static inline std::unique_ptr<ServerProcess> server_;
-  static inline std::string setupError_;
   static inline int counter_ = 0;
 };
 

@@ -18,6 +18,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <sstream>
@@ -27,6 +28,7 @@
 #include "registry/distribution_registry.h"
 #include "registry/http_client.h"
 #include "registry/registry_config.h"
+#include "testutil/fixture_registry.h"
 #include "testutil/shell.h"
 
 namespace imagegate::registry {
@@ -53,15 +55,13 @@ void remember(const std::string& message) {
   allMessages.push_back(message);
 }
 
-// Runs a fixture script; its output goes to LOG so a failure can show it.
-void runScript(const std::string& script, const std::vector<std::string>& args,
-               const fs::path& log) {
-  std::string command = shellQuote((kFixtures / script).string());
-  for (const std::string& arg : args) {
-    command += " " + shellQuote(arg);
-  }
-  if (const std::string failure = runLogged(command, log); !failure.empty()) {
-    FAIL() << script << " " << failure;
+// Runs STEP, a fixture script or more; a failure is a test failure, and leaves what the step was
+// to read empty, which the suites' SetUp checks.
+void reportFailure(const std::function<void()>& step) {
+  try {
+    step();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << e.what();
   }
 }
 
@@ -74,7 +74,10 @@ class RegistryFixtures : public ::testing::Environment {
     root_ = fs::temp_directory_path() / ("imagegate-registry-it-" + std::to_string(::getpid()));
     fs::remove_all(root_);
     fs::create_directories(root_);
-    runScript("build-images.sh", {images().string()}, root_ / "build-images.log");
+    reportFailure([] {
+      runFixtureScript(kFixtures, "build-images.sh", {images().string()},
+                       root_ / "build-images.log");
+    });
   }
 
   void TearDown() override {
@@ -95,43 +98,52 @@ class RegistryFixtures : public ::testing::Environment {
   static inline fs::path root_;
 };
 
-// One registry process group (start-registry.sh MODE), stopped on destruction.
-class RegistryServer {
+// One registry process group (start-registry.sh MODE) in RegistryFixtures::root()/NAME, stopped on
+// destruction; its failures are test failures.
+class RegistryServer : public FixtureRegistry {
  public:
+  // Outlives the CTest timeout (900 s) of this test, as the script's default does.
+  static constexpr int kMaxLifetimeSeconds = 1800;
+
   RegistryServer(const std::string& mode, const std::string& name)
-      : dir_(RegistryFixtures::root() / name) {
-    fs::create_directories(dir_);
-    runScript("start-registry.sh", {mode, dir_.string()}, dir_ / "fixture.log");
-    env_ = readEnv(dir_ / "registry.env");
+      : FixtureRegistry(kFixtures, mode, RegistryFixtures::root() / name, kMaxLifetimeSeconds) {
+    reportFailure([this] { start(); });
   }
   ~RegistryServer() { stop(); }
 
   void push() {
-    runScript("push-images.sh", {RegistryFixtures::images().string(), dir_.string()},
-              dir_ / "fixture.log");
-    pushed_ = readEnv(dir_ / "pushed.env");
-    runScript("docker-config.sh", {dir_.string()}, dir_ / "fixture.log");
+    reportFailure([this] { FixtureRegistry::push(RegistryFixtures::images()); });
   }
   void stop() {
-    if (!stopped_) {
-      stopped_ = true;
-      runScript("stop-registry.sh", {dir_.string()}, dir_ / "fixture.log");
-    }
+    reportFailure([this] { FixtureRegistry::stop(); });
   }
 
-  std::string env(const std::string& key) const { return get(env_, key); }
-  std::string pushed(const std::string& key) const { return get(pushed_, key); }
-  std::string host() const { return env("REGISTRY_HOST"); }
-  std::string port() const { return env("REGISTRY_PORT"); }
-  fs::path dir() const { return dir_; }
   bool ready() const { return !host().empty(); }
-
- private:
-  fs::path dir_;
-  Env env_;
-  Env pushed_;
-  bool stopped_ = false;
 };
+
+// A suite with one registry of MODE (in a directory of that name), started and filled with the
+// images once for the suite.
+template <const char* kMode>
+class FilledRegistrySuite : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    server_ = std::make_unique<RegistryServer>(kMode, kMode);
+    if (server_->ready()) {
+      server_->push();
+    }
+  }
+  static void TearDownTestSuite() { server_.reset(); }
+  void SetUp() override {
+    ASSERT_TRUE(server_->ready() && !server_->pushed("KEYS").empty()) << "fixture failed";
+  }
+  static std::string host() { return server_->host(); }
+
+  static inline std::unique_ptr<RegistryServer> server_;
+};
+
+constexpr char kPlain[] = "plain";
+constexpr char kTlsBasic[] = "tls-basic";
+constexpr char kToken[] = "token";
 
 image::ImageRef imageRef(const std::string& registry, const std::string& repository,
                          const std::string& tag, const std::string& digest = "") {
@@ -177,42 +189,31 @@ std::string join(const std::vector<std::string>& items) {
 
 // --- plain HTTP ------------------------------------------------------------------------------
 
-class PlainRegistry : public ::testing::Test {
+class PlainRegistry : public FilledRegistrySuite<kPlain> {
  protected:
-  static void SetUpTestSuite() {
-    server_ = new RegistryServer("plain", "plain");
-    if (server_->ready()) {
-      server_->push();
-    }
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
   void SetUp() override {
-    ASSERT_TRUE(server_->ready() && !server_->pushed("PUSHED_KEYS").empty()) << "fixture failed";
+    FilledRegistrySuite::SetUp();
+    if (HasFatalFailure()) return;
     registry_ = makeRegistry("registries: [{host: '" + host() + "', insecure: true}]\n");
   }
-  static std::string host() { return server_->host(); }
   static std::string pushed(const std::string& key) { return server_->pushed(key); }
 
-  static inline RegistryServer* server_ = nullptr;
   RegistryPtr registry_;
 };
 
 TEST_F(PlainRegistry, FetchesOciImage) {
   const image::ImageFacts facts = fetch(registry_, imageRef(host(), "test/static", "1"));
-  EXPECT_EQ(facts.manifestDigest, pushed("PUSHED_STATIC_1_MANIFEST_DIGEST"));
+  EXPECT_EQ(facts.manifestDigest, pushed("STATIC_1_MANIFEST_DIGEST"));
   EXPECT_EQ(facts.manifestMediaType, "application/vnd.oci.image.manifest.v1+json");
-  EXPECT_EQ(facts.config.digest, pushed("PUSHED_STATIC_1_CONFIG_DIGEST"));
+  EXPECT_EQ(facts.config.digest, pushed("STATIC_1_CONFIG_DIGEST"));
   EXPECT_EQ(facts.imageConfig.user, "65532:65532");
   EXPECT_EQ(facts.imageConfig.entrypoint, std::vector<std::string>{"/app/hello"});
   EXPECT_EQ(facts.imageConfig.os, "linux");
   EXPECT_EQ(facts.imageConfig.architecture, "amd64");
   EXPECT_EQ(facts.platform.str(), "linux/amd64");
-  EXPECT_EQ(std::to_string(facts.layers.size()), pushed("PUSHED_STATIC_1_LAYER_COUNT"));
-  EXPECT_EQ(std::to_string(facts.compressedSize()), pushed("PUSHED_STATIC_1_LAYERS_TOTAL_SIZE"));
-  EXPECT_EQ(join(facts.imageConfig.diffIds), pushed("PUSHED_STATIC_1_DIFF_IDS"));
+  EXPECT_EQ(std::to_string(facts.layers.size()), pushed("STATIC_1_LAYER_COUNT"));
+  EXPECT_EQ(std::to_string(facts.compressedSize()), pushed("STATIC_1_LAYERS_TOTAL_SIZE"));
+  EXPECT_EQ(join(facts.imageConfig.diffIds), pushed("STATIC_1_DIFF_IDS"));
   EXPECT_EQ(facts.imageConfig.labels.at("io.imagegate.test.fixture"), "registry");
 }
 
@@ -223,22 +224,22 @@ TEST_F(PlainRegistry, UsersAsWritten) {
 
 TEST_F(PlainRegistry, BusyboxConfig) {
   const image::ImageFacts facts = fetch(registry_, imageRef(host(), "test/busybox", "1"));
-  EXPECT_EQ(facts.manifestDigest, pushed("PUSHED_BUSYBOX_1_MANIFEST_DIGEST"));
+  EXPECT_EQ(facts.manifestDigest, pushed("BUSYBOX_1_MANIFEST_DIGEST"));
   EXPECT_EQ(facts.imageConfig.entrypoint, std::vector<std::string>{"/bin/sh"});
   EXPECT_EQ(facts.imageConfig.cmd, (std::vector<std::string>{"-c", "id"}));
   EXPECT_EQ(facts.imageConfig.env, std::vector<std::string>{"PATH=/bin"});
   EXPECT_EQ(facts.imageConfig.workingDir, "/");
-  EXPECT_EQ(std::to_string(facts.compressedSize()), pushed("PUSHED_BUSYBOX_1_LAYERS_TOTAL_SIZE"));
+  EXPECT_EQ(std::to_string(facts.compressedSize()), pushed("BUSYBOX_1_LAYERS_TOTAL_SIZE"));
 }
 
 TEST_F(PlainRegistry, IndexResolvesAmd64AndArm64) {
   const image::ImageFacts amd = fetch(registry_, imageRef(host(), "test/multi", "1"));
-  EXPECT_EQ(amd.manifestDigest, pushed("PUSHED_MULTI_1_AMD64_MANIFEST_DIGEST"));
+  EXPECT_EQ(amd.manifestDigest, pushed("MULTI_1_AMD64_MANIFEST_DIGEST"));
   EXPECT_EQ(amd.imageConfig.user, "65532:65532");
   EXPECT_EQ(amd.platform.str(), "linux/amd64");
   for (const std::string platform : {"linux/arm64", "linux/arm64/v8"}) {
     const image::ImageFacts arm = fetch(registry_, imageRef(host(), "test/multi", "1"), platform);
-    EXPECT_EQ(arm.manifestDigest, pushed("PUSHED_MULTI_1_ARM64_MANIFEST_DIGEST")) << platform;
+    EXPECT_EQ(arm.manifestDigest, pushed("MULTI_1_ARM64_MANIFEST_DIGEST")) << platform;
     EXPECT_EQ(arm.imageConfig.user, "1000");
     EXPECT_EQ(arm.imageConfig.architecture, "arm64");
   }
@@ -257,32 +258,32 @@ TEST_F(PlainRegistry, IndexWithoutThePlatform) {
 TEST_F(PlainRegistry, DockerSchema2AndManifestList) {
   const image::ImageFacts single = fetch(registry_, imageRef(host(), "test/static", "v2s2"));
   EXPECT_EQ(single.manifestMediaType, "application/vnd.docker.distribution.manifest.v2+json");
-  EXPECT_EQ(single.manifestDigest, pushed("PUSHED_STATIC_V2S2_MANIFEST_DIGEST"));
+  EXPECT_EQ(single.manifestDigest, pushed("STATIC_V2S2_MANIFEST_DIGEST"));
   EXPECT_EQ(single.config.mediaType, "application/vnd.docker.container.image.v1+json");
   EXPECT_EQ(single.imageConfig.user, "65532:65532");
   EXPECT_EQ(single.layers.at(0).mediaType, "application/vnd.docker.image.rootfs.diff.tar.gzip");
 
   const image::ImageFacts arm =
       fetch(registry_, imageRef(host(), "test/multi", "v2s2"), "linux/arm64");
-  EXPECT_EQ(arm.manifestDigest, pushed("PUSHED_MULTI_V2S2_ARM64_MANIFEST_DIGEST"));
+  EXPECT_EQ(arm.manifestDigest, pushed("MULTI_V2S2_ARM64_MANIFEST_DIGEST"));
   EXPECT_EQ(arm.manifestMediaType, "application/vnd.docker.distribution.manifest.v2+json");
   EXPECT_EQ(arm.imageConfig.user, "1000");
   const image::ImageFacts amd = fetch(registry_, imageRef(host(), "test/multi", "v2s2"));
-  EXPECT_EQ(amd.manifestDigest, pushed("PUSHED_MULTI_V2S2_AMD64_MANIFEST_DIGEST"));
+  EXPECT_EQ(amd.manifestDigest, pushed("MULTI_V2S2_AMD64_MANIFEST_DIGEST"));
 }
 
 TEST_F(PlainRegistry, ZstdLayers) {
   const image::ImageFacts facts = fetch(registry_, imageRef(host(), "test/static", "zstd"));
-  EXPECT_EQ(facts.manifestDigest, pushed("PUSHED_STATIC_ZSTD_MANIFEST_DIGEST"));
+  EXPECT_EQ(facts.manifestDigest, pushed("STATIC_ZSTD_MANIFEST_DIGEST"));
   ASSERT_EQ(facts.layers.size(), 1u);
   EXPECT_EQ(facts.layers[0].mediaType, "application/vnd.oci.image.layer.v1.tar+zstd");
-  EXPECT_EQ(join(facts.imageConfig.diffIds), pushed("PUSHED_STATIC_1_DIFF_IDS"));
+  EXPECT_EQ(join(facts.imageConfig.diffIds), pushed("STATIC_1_DIFF_IDS"));
 }
 
 TEST_F(PlainRegistry, BigImage) {
   const image::ImageFacts facts = fetch(registry_, imageRef(host(), "test/big", "1"));
-  EXPECT_EQ(std::to_string(facts.layers.size()), pushed("PUSHED_BIG_1_LAYER_COUNT"));
-  EXPECT_EQ(std::to_string(facts.compressedSize()), pushed("PUSHED_BIG_1_LAYERS_TOTAL_SIZE"));
+  EXPECT_EQ(std::to_string(facts.layers.size()), pushed("BIG_1_LAYER_COUNT"));
+  EXPECT_EQ(std::to_string(facts.compressedSize()), pushed("BIG_1_LAYERS_TOTAL_SIZE"));
 }
 
 TEST_F(PlainRegistry, UnknownTagAndRepository) {
@@ -294,7 +295,7 @@ TEST_F(PlainRegistry, UnknownTagAndRepository) {
 }
 
 TEST_F(PlainRegistry, DigestPinnedReferences) {
-  const std::string digest = pushed("PUSHED_STATIC_1_MANIFEST_DIGEST");
+  const std::string digest = pushed("STATIC_1_MANIFEST_DIGEST");
   const image::ImageFacts facts = fetch(registry_, imageRef(host(), "test/static", "", digest));
   EXPECT_EQ(facts.manifestDigest, digest);
   // Tag and digest: the digest is what is pulled.
@@ -302,9 +303,9 @@ TEST_F(PlainRegistry, DigestPinnedReferences) {
             digest);
   // An index pinned by digest still resolves to the platform's manifest.
   const image::ImageFacts arm =
-      fetch(registry_, imageRef(host(), "test/multi", "", pushed("PUSHED_MULTI_1_MANIFEST_DIGEST")),
+      fetch(registry_, imageRef(host(), "test/multi", "", pushed("MULTI_1_MANIFEST_DIGEST")),
             "linux/arm64");
-  EXPECT_EQ(arm.manifestDigest, pushed("PUSHED_MULTI_1_ARM64_MANIFEST_DIGEST"));
+  EXPECT_EQ(arm.manifestDigest, pushed("MULTI_1_ARM64_MANIFEST_DIGEST"));
 
   const std::string wrong = "sha256:" + std::string(64, '0');
   const FetchError error = fetchError(registry_, imageRef(host(), "test/static", "1", wrong));
@@ -340,19 +341,19 @@ class TamperedBlob {
 
 TEST_F(PlainRegistry, TamperedConfigBlobIsADigestMismatch) {
   {
-    const TamperedBlob tampered(server_->dir(), pushed("PUSHED_STATIC_ROOT_1_CONFIG_DIGEST"),
+    const TamperedBlob tampered(server_->dir(), pushed("STATIC_ROOT_1_CONFIG_DIGEST"),
                                 [](std::string& blob) { blob[blob.size() / 2] ^= 0x20; });
     const FetchError error = fetchError(registry_, imageRef(host(), "test/static-root", "1"));
     EXPECT_EQ(error.kind(), Kind::kInvalidContent);
     EXPECT_THAT(error.what(), HasSubstr("test/static-root:1"));
-    EXPECT_THAT(error.what(), HasSubstr(pushed("PUSHED_STATIC_ROOT_1_CONFIG_DIGEST")));
+    EXPECT_THAT(error.what(), HasSubstr(pushed("STATIC_ROOT_1_CONFIG_DIGEST")));
   }
   // Restored, the same image fetches again: nothing bad was kept.
   EXPECT_EQ(fetch(registry_, imageRef(host(), "test/static-root", "1")).imageConfig.user, "root");
 }
 
 TEST_F(PlainRegistry, TamperedManifestIsADigestMismatch) {
-  const std::string digest = pushed("PUSHED_STATIC_ROOT_1_MANIFEST_DIGEST");
+  const std::string digest = pushed("STATIC_ROOT_1_MANIFEST_DIGEST");
   // The registry parses manifests it serves, so the change keeps the JSON valid: a layer size
   // that is one digit off.
   const TamperedBlob tampered(server_->dir(), digest, [](std::string& manifest) {
@@ -405,7 +406,7 @@ TEST_F(PlainRegistry, HttpClientReusesConnections) {
   EXPECT_EQ(client.idleConnections(), 1u);  // the same connection went back
 
   // Streaming: a blob arrives through the sink and is not buffered.
-  request.url.target = "/v2/test/busybox/blobs/" + pushed("PUSHED_BUSYBOX_1_LAYER_DIGESTS");
+  request.url.target = "/v2/test/busybox/blobs/" + pushed("BUSYBOX_1_LAYER_DIGESTS");
   std::size_t streamed = 0;
   int chunks = 0;
   ReadOptions read;
@@ -417,7 +418,7 @@ TEST_F(PlainRegistry, HttpClientReusesConnections) {
   const HttpResponse blob = client.send(request, deadline, read);
   EXPECT_EQ(blob.status, 200u);
   EXPECT_TRUE(blob.body.empty());
-  EXPECT_EQ(std::to_string(streamed), pushed("PUSHED_BUSYBOX_1_LAYERS_TOTAL_SIZE"));
+  EXPECT_EQ(std::to_string(streamed), pushed("BUSYBOX_1_LAYERS_TOTAL_SIZE"));
   EXPECT_GT(chunks, 1);
 
   read.bodyLimit = 1000;  // over the limit: kInvalidContent, not a truncated body
@@ -437,22 +438,8 @@ TEST_F(PlainRegistry, PlainHttpOnlyWhenConfiguredInsecure) {
 
 // --- TLS + htpasswd --------------------------------------------------------------------------
 
-class TlsBasicRegistry : public ::testing::Test {
+class TlsBasicRegistry : public FilledRegistrySuite<kTlsBasic> {
  protected:
-  static void SetUpTestSuite() {
-    server_ = new RegistryServer("tls-basic", "tls-basic");
-    if (server_->ready()) {
-      server_->push();
-    }
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  void SetUp() override {
-    ASSERT_TRUE(server_->ready() && !server_->pushed("PUSHED_KEYS").empty()) << "fixture failed";
-  }
-  static std::string host() { return server_->host(); }
   static std::string ca() { return server_->env("REGISTRY_CA"); }
   static std::string dockerConfig(const std::string& name) {
     return (server_->dir() / name).string();
@@ -465,15 +452,13 @@ class TlsBasicRegistry : public ::testing::Test {
     }
     return makeRegistry(yaml);
   }
-
-  static inline RegistryServer* server_ = nullptr;
 };
 
 TEST_F(TlsBasicRegistry, FetchesWithDockerConfigCredentials) {
   for (const char* file : {"docker-config.json", "docker-config-userpass.json"}) {
     const RegistryPtr registry = withCredentials(file, ca());
     const image::ImageFacts facts = fetch(registry, imageRef(host(), "test/static", "1"));
-    EXPECT_EQ(facts.manifestDigest, server_->pushed("PUSHED_STATIC_1_MANIFEST_DIGEST")) << file;
+    EXPECT_EQ(facts.manifestDigest, server_->pushed("STATIC_1_MANIFEST_DIGEST")) << file;
     EXPECT_EQ(facts.imageConfig.user, "65532:65532");
     const image::ImageFacts arm =
         fetch(registry, imageRef(host(), "test/multi", "1"), "linux/arm64");
@@ -542,22 +527,8 @@ TEST_F(TlsBasicRegistry, HostNameIsVerifiedAndSniSent) {
 
 // --- TLS + bearer tokens ---------------------------------------------------------------------
 
-class TokenRegistry : public ::testing::Test {
+class TokenRegistry : public FilledRegistrySuite<kToken> {
  protected:
-  static void SetUpTestSuite() {
-    server_ = new RegistryServer("token", "token");
-    if (server_->ready()) {
-      server_->push();
-    }
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  void SetUp() override {
-    ASSERT_TRUE(server_->ready() && !server_->pushed("PUSHED_KEYS").empty()) << "fixture failed";
-  }
-  static std::string host() { return server_->host(); }
   // The registry and its token service (another port) both use the fixture CA.
   static RegistryPtr registry(const std::string& dockerConfigFile) {
     const std::string ca = server_->env("REGISTRY_CA");
@@ -578,14 +549,12 @@ class TokenRegistry : public ::testing::Test {
     }
     return lines;
   }
-
-  static inline RegistryServer* server_ = nullptr;
 };
 
 TEST_F(TokenRegistry, AnonymousPull) {
   const RegistryPtr anonymous = registry("");
   const image::ImageFacts facts = fetch(anonymous, imageRef(host(), "test/static", "1"));
-  EXPECT_EQ(facts.manifestDigest, server_->pushed("PUSHED_STATIC_1_MANIFEST_DIGEST"));
+  EXPECT_EQ(facts.manifestDigest, server_->pushed("STATIC_1_MANIFEST_DIGEST"));
   EXPECT_EQ(facts.imageConfig.user, "65532:65532");
 }
 
@@ -594,7 +563,7 @@ TEST_F(TokenRegistry, PullWithCredentialsAndTokenCache) {
   const std::size_t before = tokenRequests();
   const image::ImageFacts arm =
       fetch(withCredentials, imageRef(host(), "test/multi", "1"), "linux/arm64");
-  EXPECT_EQ(arm.manifestDigest, server_->pushed("PUSHED_MULTI_1_ARM64_MANIFEST_DIGEST"));
+  EXPECT_EQ(arm.manifestDigest, server_->pushed("MULTI_1_ARM64_MANIFEST_DIGEST"));
   EXPECT_EQ(arm.imageConfig.user, "1000");
   const std::size_t afterFirst = tokenRequests();
   EXPECT_EQ(afterFirst, before + 1);  // one token for the repository covers all three requests

@@ -8,6 +8,7 @@
 #include <string>
 #include <thread>
 
+#include "testutil/admission_review.h"
 #include "testutil/certificates.h"
 #include "testutil/server_process.h"
 #include "testutil/shell.h"
@@ -93,11 +94,7 @@ class ProjectedVolume {
 std::string reviewOnce(int port, const fs::path& ca, const std::string& body) {
   try {
     TlsClient client(port, ca);
-    const std::string request =
-        "POST /validate HTTP/1.1\r\nHost: localhost\r\n"
-        "Content-Type: application/json\r\nContent-Length: " +
-        std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
-    if (!client.send(request)) return "";
+    if (!client.send(validateRequest(body))) return "";
     return client.readResponse();
   } catch (const std::exception&) {
     return "";
@@ -137,9 +134,7 @@ std::string lineOf(const std::string& text, const std::string& key) {
 class ReloadTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char pattern[] = "/tmp/imagegate-reload-test-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = pattern;
+    dir_ = makeTestDir("reload-test");
     // Two CAs, each with a serving certificate for 127.0.0.1.
     for (const char* name : {"a", "b"}) {
       fs::create_directories(dir_ / name);
@@ -153,22 +148,13 @@ class ReloadTest : public ::testing::Test {
     policies_->publish({{"policy.yaml", kAllowingPolicy}});
     body_ = readFile(kReview);
 
-    const fs::path log = dir_ / "server.log";
-    server_ =
-        startChild({IMAGEGATE_BINARY, "serve", "--listen", "127.0.0.1:0", "--tls-cert",
-                    certs_->path("tls.crt").string(), "--tls-key", certs_->path("tls.key").string(),
-                    "--policy", policies_->dir().string(), "--threads", "2"},
-                   log);
-    ASSERT_TRUE(
-        waitFor([&] { return reportedPort(readFile(log)).has_value(); }, kServerStartupTimeout))
-        << readFile(log);
-    port_ = *reportedPort(readFile(log));
+    server_ = startServer({certs_->path("tls.crt"), certs_->path("tls.key"), policies_->dir()},
+                          dir_ / "server.log", {"--threads", "2"});
   }
 
   void TearDown() override {
-    server_.reset();
-    std::error_code ignored;
-    if (!HasFailure()) fs::remove_all(dir_, ignored);
+    server_.child.reset();
+    removeTestDir(dir_);
   }
 
   /// Publishes `certFrom`'s certificate with `keyFrom`'s key.
@@ -178,15 +164,14 @@ class ReloadTest : public ::testing::Test {
   }
 
   std::string log() const { return readFile(dir_ / "server.log"); }
-  std::string readyz() const { return getReadyz(port_, dir_ / "both-cas.crt"); }
-  std::string review() const { return reviewOnce(port_, dir_ / "both-cas.crt", body_); }
+  std::string readyz() const { return getReadyz(server_.port, dir_ / "both-cas.crt"); }
+  std::string review() const { return reviewOnce(server_.port, dir_ / "both-cas.crt", body_); }
 
   fs::path dir_;
   std::unique_ptr<ProjectedVolume> certs_;
   std::unique_ptr<ProjectedVolume> policies_;
   std::string body_;
-  std::unique_ptr<Child> server_;
-  int port_ = 0;
+  ServerProcess server_;
 };
 
 TEST_F(ReloadTest, CertificateAndPoliciesSwapUnderLoadWithoutAFailedRequest) {
@@ -212,9 +197,10 @@ TEST_F(ReloadTest, CertificateAndPoliciesSwapUnderLoadWithoutAFailedRequest) {
 
   // The certificate: new handshakes get B's; A's CA no longer verifies them.
   publishCertificate("b", "b");
-  EXPECT_TRUE(waitFor([&] { return handshakes(port_, dir_ / "b" / "ca.crt"); }, kReloadTimeout))
+  EXPECT_TRUE(
+      waitFor([&] { return handshakes(server_.port, dir_ / "b" / "ca.crt"); }, kReloadTimeout))
       << log();
-  EXPECT_FALSE(handshakes(port_, dir_ / "a" / "ca.crt"));
+  EXPECT_FALSE(handshakes(server_.port, dir_ / "a" / "ca.crt"));
   EXPECT_THAT(log(), HasSubstr("\"msg\":\"certificate reloaded\""));
 
   // A policy set that denies the review: later reviews are denied, the revision moves on.
@@ -242,14 +228,14 @@ TEST_F(ReloadTest, CertificateAndPoliciesSwapUnderLoadWithoutAFailedRequest) {
                       kReloadTimeout))
       << log();
   EXPECT_THAT(log(), HasSubstr("does not match certificate"));
-  EXPECT_TRUE(handshakes(port_, dir_ / "b" / "ca.crt"));
+  EXPECT_TRUE(handshakes(server_.port, dir_ / "b" / "ca.crt"));
 
   stop = true;
   client.join();
   std::cout << sent << " reviews on new connections during the swaps, " << failed << " failed\n";
   EXPECT_GT(sent.load(), 0);
   EXPECT_EQ(failed.load(), 0) << "first failed response: " << firstFailure << "\n" << log();
-  EXPECT_TRUE(server_->running()) << log();
+  EXPECT_TRUE(server_.running()) << log();
 }
 
 }  // namespace

@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "testutil/admission_review.h"
 #include "testutil/certificates.h"
 #include "testutil/server_process.h"
 #include "testutil/shell.h"
@@ -71,24 +72,6 @@ spec:
       forbiddenFiles: {presets: [shells]}
 )";
 
-json podReview(const std::string& uid, const std::string& image) {
-  return {{"apiVersion", "admission.k8s.io/v1"},
-          {"kind", "AdmissionReview"},
-          {"request",
-           {{"uid", uid},
-            {"kind", {{"group", ""}, {"version", "v1"}, {"kind", "Pod"}}},
-            {"resource", {{"group", ""}, {"version", "v1"}, {"resource", "pods"}}},
-            {"name", "app"},
-            {"namespace", "shop"},
-            {"operation", "CREATE"},
-            {"userInfo", {{"username", "ci"}}},
-            {"object",
-             {{"apiVersion", "v1"},
-              {"kind", "Pod"},
-              {"metadata", {{"name", "app"}, {"namespace", "shop"}}},
-              {"spec", {{"containers", {{{"name", "app"}, {"image", image}}}}}}}}}}};
-}
-
 struct Answer {
   int status = 0;
   milliseconds elapsed{0};  ///< curl's time_total: connection, TLS handshake, request, answer
@@ -132,10 +115,7 @@ class ReviewDeadline : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     try {
-      char pattern[] = "/tmp/imagegate-deadline-it-XXXXXX";
-      if (mkdtemp(pattern) == nullptr) throw std::runtime_error("mkdtemp failed");
-      dir_ = pattern;
-      generateCertificates(dir_);
+      dir_ = makeServeDir("deadline-it", kPolicies);
       blackhole_ = startChild({kPython, (kFixtures / "blackhole.py").string(),
                                (dir_ / "blackhole.port").string(), kFixtureLifetime},
                               dir_ / "blackhole.log");
@@ -156,7 +136,6 @@ class ReviewDeadline : public ::testing::Test {
         config += "  - {host: '" + host + "', insecure: true}\n";
       }
       writeFile(dir_ / "registries.yaml", config);
-      writeFile(dir_ / "policies.yaml", kPolicies);
       server_ = startServer(dir_, "serve",
                             {"--registry-config", (dir_ / "registries.yaml").string(),
                              "--registry-failure-memory", "0s", "--threads", "2"});
@@ -169,12 +148,12 @@ class ReviewDeadline : public ::testing::Test {
     server_.child.reset();
     drip_.reset();
     blackhole_.reset();
-    if (!dir_.empty() && !::testing::UnitTest::GetInstance()->Failed()) fs::remove_all(dir_);
+    removeTestDir(dir_);
   }
 
   void SetUp() override {
     ASSERT_TRUE(setupError_.empty()) << setupError_;
-    ASSERT_FALSE(server_.child->waitExit(milliseconds(0))) << readFile(dir_ / "serve.log");
+    ASSERT_TRUE(server_.running()) << server_.log();
   }
 
   static int portFrom(const fs::path& file) {
@@ -189,7 +168,9 @@ class ReviewDeadline : public ::testing::Test {
                        const std::string& timeout) {
     const fs::path body = dir_ / (uid + ".json");
     const fs::path answer = dir_ / (uid + ".answer");
-    writeFile(body, podReview(uid, image).dump());
+    writeFile(
+        body,
+        podAdmissionReview({.uid = uid, .containers = podContainers({{"app", image}})}).dump());
     const CommandResult run = runCommand(
         "curl -sS --max-time 60 --cacert " + shellQuote((dir_ / "ca.crt").string()) +
         " -H 'Content-Type: application/json' --data-binary @" + shellQuote(body.string()) +

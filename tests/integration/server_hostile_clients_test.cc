@@ -46,18 +46,9 @@ const fs::path kDataDir = fs::path(IMAGEGATE_SOURCE_DIR) / "tests/data/admission
 
 class HostileClientsTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    char pattern[] = "/tmp/imagegate-hostile-test-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = pattern;
-    generateCertificates(dir_);
-    writeFile(dir_ / "policies.yaml", kPolicies);
-  }
+  static void SetUpTestSuite() { dir_ = makeServeDir("hostile-test", kPolicies); }
 
-  static void TearDownTestSuite() {
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
+  static void TearDownTestSuite() { removeTestDir(dir_); }
 
   ServerProcess start(const std::string& name, const std::vector<std::string>& args,
                       const std::vector<std::string>& launcher = {}) {
@@ -187,7 +178,7 @@ TEST_F(HostileClientsTest, SlowLorisCannotHoldEverySlot) {
                                          "60s", "--log-level", "info"});
   const auto attackers = slowLoris(server.port, ca(), 48);
   for (int i = 0; i < 5; ++i) EXPECT_EQ(healthStatus(server.port), 200);
-  EXPECT_THAT(readFile(server.child->output()), HasSubstr("connection limit reached"));
+  EXPECT_THAT(server.log(), HasSubstr("connection limit reached"));
 }
 
 TEST_F(HostileClientsTest, OneAddressCannotHoldMoreThanItsShareOfPendingSlots) {
@@ -201,7 +192,7 @@ TEST_F(HostileClientsTest, IdleFloodUnderASmallFileLimitNeverExhaustsDescriptors
   // A container's small fd limit: the connection limit follows it, so accept() never fails.
   ServerProcess server =
       start("fd-limit", {"--first-request-timeout", "60s"}, {"prlimit", "--nofile=128:128"});
-  EXPECT_THAT(readFile(server.child->output()), HasSubstr("\"maxConnections\":96"));
+  EXPECT_THAT(server.log(), HasSubstr("\"maxConnections\":96"));
   std::vector<int> idle;
   for (int i = 0; i < 300; ++i) {
     const int fd = tcpConnect(server.port);
@@ -209,7 +200,7 @@ TEST_F(HostileClientsTest, IdleFloodUnderASmallFileLimitNeverExhaustsDescriptors
   }
   for (int i = 0; i < 5; ++i) EXPECT_EQ(healthStatus(server.port), 200);
   EXPECT_LT(openDescriptors(server.child->pid()), 128u);
-  EXPECT_EQ(readFile(server.child->output()).find("accept failed"), std::string::npos);
+  EXPECT_EQ(server.log().find("accept failed"), std::string::npos);
   for (const int fd : idle) close(fd);
 }
 

@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "testutil/admission_review.h"
 #include "testutil/server_process.h"
 #include "testutil/shell.h"
 #include "testutil/tls_client.h"
@@ -81,36 +82,12 @@ struct HttpResult {
   json bodyJson() const { return json::parse(body, nullptr, false); }
 };
 
-class ServerIntegrationTest : public ::testing::Test {
+class ServerIntegrationTest : public ServeSuite {
  protected:
   static void SetUpTestSuite() {
-    try {
-      char pattern[] = "/tmp/imagegate-server-test-XXXXXX";
-      if (mkdtemp(pattern) == nullptr) throw std::runtime_error("mkdtemp failed");
-      dir_ = pattern;
-      generateCertificates(dir_);
-      writeFile(dir_ / "policies.yaml", kPolicies);
-      server_ = std::make_unique<ServerProcess>(
-          startServer(dir_, "server",
-                      {"--max-request-bytes", std::to_string(kMaxRequestBytes), "--log-level",
-                       "debug", "--threads", "2"}));
-    } catch (const std::exception& e) {
-      setupError_ = e.what();
-    }
-  }
-
-  static void TearDownTestSuite() {
-    server_.reset();
-    if (!dir_.empty()) {
-      std::error_code ignored;
-      fs::remove_all(dir_, ignored);
-    }
-  }
-
-  void SetUp() override {
-    ASSERT_TRUE(setupError_.empty()) << setupError_;
-    ASSERT_TRUE(server_ && server_->child->running()) << "server died:\n"
-                                                      << readFile(server_->child->output());
+    startSuite("server-test", kPolicies,
+               {"--max-request-bytes", std::to_string(kMaxRequestBytes), "--log-level", "debug",
+                "--threads", "2"});
   }
 
   static std::string url(const std::string& pathAndQuery, int port = 0) {
@@ -158,39 +135,23 @@ class ServerIntegrationTest : public ::testing::Test {
     const HttpResult health = curl({url("/healthz")});
     EXPECT_EQ(health.status, 200) << health.log;
     EXPECT_EQ(health.body, "ok\n");
-    EXPECT_TRUE(server_->child->running());
+    EXPECT_TRUE(server_->running());
   }
 
-  static inline fs::path dir_;
-  static inline std::unique_ptr<ServerProcess> server_;
-  static inline std::string setupError_;
   static inline std::atomic<int> curlCounter_{0};
 };
 
 /// A pod that passes the Enforce policy (non-root, not privileged) but not the Audit one (its
 /// root filesystem is writable).
 std::string auditOnlyPod(const std::string& uid) {
-  json review = {
-      {"apiVersion", "admission.k8s.io/v1"},
-      {"kind", "AdmissionReview"},
-      {"request",
-       {{"uid", uid},
-        {"kind", {{"group", ""}, {"version", "v1"}, {"kind", "Pod"}}},
-        {"resource", {{"group", ""}, {"version", "v1"}, {"resource", "pods"}}},
-        {"name", "worker"},
-        {"namespace", "jobs"},
-        {"operation", "CREATE"},
-        {"userInfo", {{"username", "ci"}}},
-        {"object",
-         {{"apiVersion", "v1"},
-          {"kind", "Pod"},
-          {"metadata", {{"name", "worker"}, {"namespace", "jobs"}}},
-          {"spec",
-           {{"securityContext", {{"runAsNonRoot", true}, {"runAsUser", 1000}}},
-            {"containers", json::array({{{"name", "worker"},
-                                         {"image", "registry.example.com/jobs/worker:1.0"},
-                                         {"securityContext", {{"privileged", false}}}}})}}}}}}}};
-  return review.dump();
+  return podAdmissionReview({.uid = uid,
+                             .containers = json::array(
+                                 {podContainer("worker", "registry.example.com/jobs/worker:1.0",
+                                               {{"securityContext", {{"privileged", false}}}})}),
+                             .podName = "worker",
+                             .namespaceName = "jobs",
+                             .podSecurityContext = {{"runAsNonRoot", true}, {"runAsUser", 1000}}})
+      .dump();
 }
 
 TEST_F(ServerIntegrationTest, HealthzAndReadyzAnswerOk) {
@@ -456,10 +417,9 @@ TEST_F(ServerIntegrationTest, SigtermDrainsThenExitsAfterInFlightRequestComplete
   EXPECT_THAT(output, StartsWith("HTTP/1.1 200"));
 
   const auto serverExit = server.child->waitExit(kExitTimeout);
-  ASSERT_TRUE(serverExit.has_value()) << "server still running after SIGTERM:\n"
-                                      << readFile(server.child->output());
-  EXPECT_EQ(*serverExit, 0) << readFile(server.child->output());
-  EXPECT_THAT(readFile(server.child->output()), HasSubstr("imagegate stopped"));
+  ASSERT_TRUE(serverExit.has_value()) << "server still running after SIGTERM:\n" << server.log();
+  EXPECT_EQ(*serverExit, 0) << server.log();
+  EXPECT_THAT(server.log(), HasSubstr("imagegate stopped"));
 }
 
 TEST_F(ServerIntegrationTest, SigtermClosesIdleKeepAliveConnectionsPromptly) {
@@ -480,7 +440,7 @@ TEST_F(ServerIntegrationTest, SigtermClosesIdleKeepAliveConnectionsPromptly) {
 
   server.child->signal(SIGTERM);
   const auto serverExit = server.child->waitExit(kExitTimeout);
-  ASSERT_TRUE(serverExit.has_value()) << readFile(server.child->output());
+  ASSERT_TRUE(serverExit.has_value()) << server.log();
   EXPECT_EQ(*serverExit, 0);
 }
 
@@ -494,7 +454,7 @@ TEST_F(ServerIntegrationTest, AtTheConnectionLimitAClientThatSentNothingMakesRoo
   ASSERT_TRUE(waitFor([&] { return establishedConnections(server.port) > 0; }, seconds(20)));
   EXPECT_TRUE(
       waitFor([&] { return curl({url("/healthz", server.port)}).status == 200; }, seconds(20)));
-  EXPECT_THAT(readFile(server.child->output()), HasSubstr("connection limit reached"));
+  EXPECT_THAT(server.log(), HasSubstr("connection limit reached"));
   holder->closeStdin();
   holder->waitExit(seconds(20));
 }

@@ -7,36 +7,18 @@
 #include <utility>
 #include <vector>
 
+#include "fixture_registry.h"
 #include "registry/digest.h"
 #include "shell.h"
 
 // Pushes images made by a test, blob by blob, to a real registry started by
-// tests/fixtures/registry/start-registry.sh (any mode with Basic auth or none): layers of any
+// tests/fixtures/registry/start-registry.sh (fixture_registry.h; any mode with Basic auth or
+// none): layers of any
 // content, hostile ones included, because nothing checks them on the way in but the registry
 // itself (which verifies only that each blob matches the digest it is pushed under).
 namespace imagegate::testutil {
 
 namespace fs = std::filesystem;
-
-/// Starts tests/fixtures/registry's TLS + Basic-auth docker-registry in DIR/registry (its log in
-/// DIR/fixture.log) and returns its registry.env; throws when it does not start.
-inline Env startTlsBasicRegistry(const fs::path& fixtures, const fs::path& dir) {
-  const fs::path work = dir / "registry";
-  fs::create_directories(work);
-  const std::string failure = runLogged("IMAGEGATE_REGISTRY_MAX_LIFETIME=900 " +
-                                            shellQuote((fixtures / "start-registry.sh").string()) +
-                                            " tls-basic " + shellQuote(work.string()),
-                                        dir / "fixture.log");
-  if (!failure.empty()) throw std::runtime_error("start-registry.sh " + failure);
-  return readEnv(work / "registry.env");
-}
-
-/// Stops what startTlsBasicRegistry started in DIR.
-inline void stopTlsBasicRegistry(const fs::path& fixtures, const fs::path& dir) {
-  runLogged(shellQuote((fixtures / "stop-registry.sh").string()) + " " +
-                shellQuote((dir / "registry").string()),
-            dir / "fixture.log");
-}
 
 /// One layer as the manifest describes it.
 struct TestLayer {
