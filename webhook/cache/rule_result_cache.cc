@@ -26,32 +26,80 @@ bool RuleResultCache::enterRevision(std::uint64_t revision) {
     lru_.clear();
     bytes_ = 0;
     revision_ = revision;
+    // Findings being computed for the old policies are no use to anyone waiting now.
+    for (auto& [key, claim] : claims_) claim->settled = true;
+    claims_.clear();
+    settled_.notify_all();
   }
   return true;
+}
+
+std::shared_ptr<const policy::Findings> RuleResultCache::lookUp(std::string_view key) {
+  const auto found = index_.find(key);
+  if (found == index_.end()) return nullptr;
+  lru_.splice(lru_.begin(), lru_, found->second);
+  return found->second->findings;
 }
 
 std::shared_ptr<const policy::Findings> RuleResultCache::find(std::uint64_t revision,
                                                               std::string_view key) {
   std::lock_guard<std::mutex> lock(mutex_);
+  auto findings = enterRevision(revision) ? lookUp(key) : nullptr;
+  ++(findings ? hits_ : misses_);
+  return findings;
+}
+
+policy::MemoLookup RuleResultCache::findOrClaim(std::uint64_t revision, std::string_view key,
+                                                bool waitForOthers) {
+  std::unique_lock<std::mutex> lock(mutex_);
   if (!enterRevision(revision)) {
     ++misses_;
-    return nullptr;
+    return {};
   }
-  const auto found = index_.find(key);
-  if (found == index_.end()) {
+  if (auto findings = lookUp(key)) {
+    ++hits_;
+    return {std::move(findings)};
+  }
+  const auto claimed = claims_.find(std::string(key));
+  if (claimed == claims_.end()) {
     ++misses_;
-    return nullptr;
+    claims_.emplace(std::string(key),
+                    std::make_shared<Claim>(
+                        Claim{.revision = revision, .settled = false, .findings = nullptr}));
+    return {nullptr, true};
   }
-  ++hits_;
-  lru_.splice(lru_.begin(), lru_, found->second);
-  return found->second->findings;
+  const std::shared_ptr<Claim> claim = claimed->second;
+  if (waitForOthers) {
+    settled_.wait_for(lock, kMaxWait, [&claim] { return claim->settled; });
+  }
+  ++(claim->findings ? hits_ : misses_);
+  return {claim->findings};
+}
+
+void RuleResultCache::settle(std::uint64_t revision, std::string_view key,
+                             std::shared_ptr<const policy::Findings> findings) {
+  const auto claimed = claims_.find(std::string(key));
+  if (claimed == claims_.end() || claimed->second->revision != revision) return;
+  claimed->second->settled = true;
+  claimed->second->findings = std::move(findings);
+  claims_.erase(claimed);
+  settled_.notify_all();
+}
+
+void RuleResultCache::abandon(std::uint64_t revision, std::string_view key) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  settle(revision, key, nullptr);
 }
 
 void RuleResultCache::store(std::uint64_t revision, std::string key,
                             std::shared_ptr<const policy::Findings> findings) {
-  if (!findings) return;
+  if (!findings) {
+    abandon(revision, key);
+    return;
+  }
   const std::size_t bytes = entryBytes(key, *findings);
   std::lock_guard<std::mutex> lock(mutex_);
+  settle(revision, key, findings);
   // An entry larger than the whole budget is not kept; one already there (another review of the
   // same image got here first) holds the same findings.
   if (!enterRevision(revision) || bytes > maxBytes_ || index_.count(key) != 0) return;

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <list>
@@ -26,8 +28,14 @@ class RuleResultCache final : public policy::FindingsMemo {
   // policy::FindingsMemo
   std::shared_ptr<const policy::Findings> find(std::uint64_t revision,
                                                std::string_view key) override;
+  policy::MemoLookup findOrClaim(std::uint64_t revision, std::string_view key,
+                                 bool waitForOthers) override;
   void store(std::uint64_t revision, std::string key,
              std::shared_ptr<const policy::Findings> findings) override;
+  void abandon(std::uint64_t revision, std::string_view key) override;
+
+  /// The longest findOrClaim() waits for another caller's findings before computing its own.
+  static constexpr std::chrono::seconds kMaxWait{5};
 
   /// Entries and bytes held, hits, misses, and evictions to stay within the budget (findings
   /// dropped by a new revision are not evictions).
@@ -44,6 +52,18 @@ class RuleResultCache final : public policy::FindingsMemo {
     std::size_t bytes = 0;
   };
   using Lru = std::list<Entry>;  ///< Most recently used first.
+  /// Findings a caller has claimed and is computing; waiters hold it until it settles.
+  struct Claim {
+    std::uint64_t revision = 0;
+    bool settled = false;
+    std::shared_ptr<const policy::Findings> findings;  ///< Null when abandoned.
+  };
+
+  /// The entry under `key`, made the most recently used; null when there is none.
+  std::shared_ptr<const policy::Findings> lookUp(std::string_view key);
+  /// Ends the claim on `key` for `revision`, if there is one, handing `findings` to its waiters.
+  void settle(std::uint64_t revision, std::string_view key,
+              std::shared_ptr<const policy::Findings> findings);
 
   /// Drops every entry when `revision` is newer than the one held; false when it is older.
   bool enterRevision(std::uint64_t revision);
@@ -53,6 +73,8 @@ class RuleResultCache final : public policy::FindingsMemo {
   mutable std::mutex mutex_;
   Lru lru_;
   std::unordered_map<std::string_view, Lru::iterator> index_;  ///< Keys point into lru_.
+  std::unordered_map<std::string, std::shared_ptr<Claim>> claims_;
+  std::condition_variable settled_;
   std::uint64_t revision_ = 0;
   std::size_t bytes_ = 0;
   std::uint64_t hits_ = 0;

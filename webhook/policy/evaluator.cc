@@ -37,7 +37,11 @@ struct ContainerMemo {
   std::shared_ptr<const Findings> stored;
   std::size_t next = 0;  ///< The next of `stored` to hand out.
   std::shared_ptr<Findings> computed;
+  bool claimed = false;    ///< This evaluation computes them for everyone (see findOrClaim).
+  bool elsewhere = false;  ///< Another evaluation is computing them.
 };
+
+constexpr std::size_t kNotShared = static_cast<std::size_t>(-1);
 
 /// What a container's image-only findings depend on, besides the policy-set revision: the image
 /// as written (messages quote it), what the registry said about it, named by the manifest's
@@ -73,6 +77,20 @@ std::string memoKey(const ReviewPlan& plan, std::size_t index, const Subject& su
   return key;
 }
 
+/// Findings another evaluation is computing (a burst of reviews of one new image): waiting for
+/// them beats computing them again, but only for an evaluation that claimed nothing itself, so
+/// that two evaluations never wait for each other.
+void waitForOthers(std::vector<ContainerMemo>& memos, const MemoScope& scope) {
+  if (std::any_of(memos.begin(), memos.end(), [](const auto& m) { return m.claimed; })) return;
+  for (ContainerMemo& memo : memos) {
+    if (!memo.elsewhere) continue;
+    const MemoLookup found = scope.memo->findOrClaim(scope.revision, memo.key, true);
+    memo.stored = found.findings;
+    memo.claimed = found.claimed;
+    if (memo.claimed) return;  // its claimant gave up: this evaluation computes the rest
+  }
+}
+
 /// Looks up every container that has image-only rules to run. A container with the same key as
 /// an earlier one of this plan shares its findings, found or being computed.
 std::vector<ContainerMemo> lookUpMemos(const ReviewPlan& plan, const std::vector<Subject>& subjects,
@@ -86,33 +104,62 @@ std::vector<ContainerMemo> lookUpMemos(const ReviewPlan& plan, const std::vector
     for (const std::size_t index : planned.containers) slots[index] += memoized;
   }
   std::vector<ContainerMemo> memos(plan.containers.size());
+  std::vector<std::size_t> sharesWith(memos.size(), kNotShared);
   for (std::size_t i = 0; i < memos.size(); ++i) {
     if (slots[i] == 0) continue;
     ContainerMemo& memo = memos[i];
     memo.key = memoKey(plan, i, subjects[i]);
     if (memo.key.empty()) continue;
-    const auto earlier = std::find_if(memos.begin(), memos.begin() + static_cast<long>(i),
-                                      [&](const ContainerMemo& m) { return m.key == memo.key; });
-    if (earlier != memos.begin() + static_cast<long>(i)) {
-      // Computed ones are filled before this container's turn in every rule.
-      memo.stored = earlier->computed ? earlier->computed : earlier->stored;
-      continue;
+    for (std::size_t j = 0; j < i && sharesWith[i] == kNotShared; ++j) {
+      if (memos[j].key == memo.key) sharesWith[i] = j;
     }
-    memo.stored = scope.memo->find(scope.revision, memo.key);
-    if (!memo.stored) {
-      memo.computed = std::make_shared<Findings>();
-      memo.computed->reserve(slots[i]);
-    }
+    if (sharesWith[i] != kNotShared) continue;
+    const MemoLookup found = scope.memo->findOrClaim(scope.revision, memo.key, false);
+    memo.stored = found.findings;
+    memo.claimed = found.claimed;
+    memo.elsewhere = !found.findings && !found.claimed;
+  }
+  waitForOthers(memos, scope);
+  for (std::size_t i = 0; i < memos.size(); ++i) {
+    ContainerMemo& memo = memos[i];
+    if (memo.key.empty() || memo.stored || sharesWith[i] != kNotShared) continue;
+    memo.computed = std::make_shared<Findings>();
+    memo.computed->reserve(slots[i]);
+  }
+  for (std::size_t i = 0; i < memos.size(); ++i) {
+    if (sharesWith[i] == kNotShared) continue;
+    // Computed ones are filled before this container's turn in every rule.
+    const ContainerMemo& first = memos[sharesWith[i]];
+    memos[i].stored = first.computed ? first.computed : first.stored;
   }
   return memos;
 }
 
-void storeMemos(std::vector<ContainerMemo>& memos, const MemoScope& scope) {
-  for (ContainerMemo& memo : memos) {
-    if (!memo.computed) continue;
-    scope.memo->store(scope.revision, std::move(memo.key), std::move(memo.computed));
+/// Ends this evaluation's claims: with what it computed, or, when it failed, without.
+class MemoClaims {
+ public:
+  MemoClaims(std::vector<ContainerMemo>& memos, const MemoScope& scope)
+      : memos_(memos), scope_(scope) {}
+  ~MemoClaims() {
+    for (ContainerMemo& memo : memos_) {
+      if (memo.claimed) scope_.memo->abandon(scope_.revision, memo.key);
+    }
   }
-}
+  MemoClaims(const MemoClaims&) = delete;
+  MemoClaims& operator=(const MemoClaims&) = delete;
+
+  void store() {
+    for (ContainerMemo& memo : memos_) {
+      if (!memo.computed) continue;
+      memo.claimed = false;
+      scope_.memo->store(scope_.revision, std::move(memo.key), std::move(memo.computed));
+    }
+  }
+
+ private:
+  std::vector<ContainerMemo>& memos_;
+  const MemoScope& scope_;
+};
 
 /// The finding of an image-only rule: the stored one, or the rule's, kept for the memo.
 Finding memoizedFinding(const Rule& rule, const Target& target, ContainerMemo& memo) {
@@ -187,10 +234,11 @@ std::vector<RuleResult> evaluate(const ReviewPlan& plan, const ImageFactsMap& fa
   const std::vector<Subject> subjects = subjectsOf(plan, facts);
   std::vector<ContainerMemo> memos;
   if (memo.memo != nullptr) memos = lookUpMemos(plan, subjects, memo);
+  MemoClaims claims(memos, memo);
   for (const PlannedPolicy& planned : plan.policies) {
     evaluatePolicy(plan, planned, subjects, memos, results);
   }
-  if (memo.memo != nullptr) storeMemos(memos, memo);
+  if (memo.memo != nullptr) claims.store();
   return results;
 }
 

@@ -24,6 +24,14 @@ struct Finding {
 
 using Findings = std::vector<Finding>;
 
+/// What FindingsMemo::findOrClaim found.
+struct MemoLookup {
+  std::shared_ptr<const Findings> findings;  ///< Null: the caller computes them.
+  /// The caller computes the findings for every evaluation that needs them: it must store() or
+  /// abandon() them, and others wait for it meanwhile.
+  bool claimed = false;
+};
+
 /// Thread-safe store of findings by key, within one policy-set revision at a time.
 class FindingsMemo {
  public:
@@ -33,10 +41,20 @@ class FindingsMemo {
   /// any revision older than the newest one seen (its policies were replaced).
   virtual std::shared_ptr<const Findings> find(std::uint64_t revision, std::string_view key) = 0;
 
-  /// Keeps `findings` under `key` for `revision`. A newer revision than any seen drops every
-  /// finding of the older ones first; an older one is not kept.
+  /// find(), so that a burst of reviews of one new image runs its rules once: when nothing is
+  /// stored and nobody computes the findings, the caller claims them; when another caller does,
+  /// this one waits for its findings (a bounded time) if `waitForOthers`, else gets none. Only a
+  /// caller that holds no claim may wait: two evaluations must never wait for each other.
+  virtual MemoLookup findOrClaim(std::uint64_t revision, std::string_view key,
+                                 bool waitForOthers) = 0;
+
+  /// Keeps `findings` under `key` for `revision`, ending a claim on it. A newer revision than any
+  /// seen drops every finding of the older ones first; an older one is not kept.
   virtual void store(std::uint64_t revision, std::string key,
                      std::shared_ptr<const Findings> findings) = 0;
+
+  /// Ends a claim without findings (the evaluation failed): whoever waits computes them.
+  virtual void abandon(std::uint64_t revision, std::string_view key) = 0;
 };
 
 /// A memo and the revision of the policy set being evaluated. A revision names one immutable

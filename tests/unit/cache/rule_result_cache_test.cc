@@ -2,8 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <future>
 #include <memory>
 #include <string>
+#include <thread>
 
 namespace imagegate::cache {
 namespace {
@@ -86,6 +89,66 @@ TEST(RuleResultCache, AZeroBudgetKeepsNothing) {
   cache.store(1, "nginx:1", findingsSaying("x"));
   EXPECT_EQ(cache.find(1, "nginx:1"), nullptr);
   EXPECT_EQ(cache.stats().entries, 0u);
+}
+
+/// Starts a findOrClaim that waits for another caller's findings, and checks it is still waiting.
+std::future<policy::MemoLookup> waitingFind(RuleResultCache& cache, std::uint64_t revision,
+                                            const std::string& key) {
+  auto waiting = std::async(std::launch::async, [&cache, revision, key] {
+    return cache.findOrClaim(revision, key, true);
+  });
+  EXPECT_EQ(waiting.wait_for(std::chrono::milliseconds(100)), std::future_status::timeout)
+      << "a second caller must wait for the first one's findings";
+  return waiting;
+}
+
+TEST(RuleResultCache, ConcurrentLookupsOfANewKeyWaitForTheOneComputingIt) {
+  RuleResultCache cache(1 << 20);
+  const policy::MemoLookup first = cache.findOrClaim(1, "new-image", true);
+  EXPECT_TRUE(first.claimed);
+  EXPECT_EQ(first.findings, nullptr);
+  auto second = waitingFind(cache, 1, "new-image");
+  auto third = waitingFind(cache, 1, "new-image");
+  const auto findings = findingsSaying("computed once");
+  cache.store(1, "new-image", findings);
+  for (auto* waiting : {&second, &third}) {
+    const policy::MemoLookup found = waiting->get();
+    EXPECT_FALSE(found.claimed);
+    EXPECT_EQ(found.findings, findings);
+  }
+  EXPECT_EQ(cache.stats().misses, 1u);
+  EXPECT_EQ(cache.stats().hits, 2u);
+}
+
+TEST(RuleResultCache, ACallerThatMustNotWaitGetsNothingWhileAnotherComputes) {
+  RuleResultCache cache(1 << 20);
+  ASSERT_TRUE(cache.findOrClaim(1, "new-image", false).claimed);
+  const policy::MemoLookup other = cache.findOrClaim(1, "new-image", false);
+  EXPECT_FALSE(other.claimed);
+  EXPECT_EQ(other.findings, nullptr);
+}
+
+TEST(RuleResultCache, AnAbandonedClaimReleasesItsWaitersToComputeThemselves) {
+  RuleResultCache cache(1 << 20);
+  ASSERT_TRUE(cache.findOrClaim(1, "new-image", true).claimed);
+  auto waiting = waitingFind(cache, 1, "new-image");
+  cache.abandon(1, "new-image");
+  const policy::MemoLookup found = waiting.get();
+  EXPECT_FALSE(found.claimed);
+  EXPECT_EQ(found.findings, nullptr);
+  EXPECT_TRUE(cache.findOrClaim(1, "new-image", true).claimed) << "the key is free again";
+}
+
+TEST(RuleResultCache, ANewPolicyRevisionReleasesWhoeverWaitsUnderTheOldOne) {
+  RuleResultCache cache(1 << 20);
+  ASSERT_TRUE(cache.findOrClaim(1, "image", true).claimed);
+  auto waiting = waitingFind(cache, 1, "image");
+  EXPECT_TRUE(cache.findOrClaim(2, "image", true).claimed);
+  EXPECT_EQ(waiting.get().findings, nullptr);
+  cache.store(1, "image", findingsSaying("old policies"));  // the old claimant finishes late
+  EXPECT_EQ(cache.find(2, "image"), nullptr);
+  cache.store(2, "image", findingsSaying("new policies"));
+  EXPECT_EQ(cache.find(2, "image")->front().message, "new policies");
 }
 
 }  // namespace

@@ -25,6 +25,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "admission/review.h"
@@ -374,6 +375,42 @@ TEST(RuleResultMemo, FindingsOfOnePodAreRightForEveryOtherPodOfTheSameImage) {
   const cache::CacheStats stats = memo.stats();
   EXPECT_GT(stats.hits, stats.misses);
   EXPECT_EQ(stats.evictions, 0u);
+}
+
+// Every fixture evaluated by several threads at once through one memo, as a burst of reviews
+// does: each evaluation waits for findings another is computing, and none waits for another that
+// waits for it (that would hang here), and every result is the one computed without a memo.
+TEST(RuleResultMemo, ConcurrentEvaluationsShareFindingsAndAgreeWithoutTheMemo) {
+  std::vector<std::pair<Case, PolicySet>> cases;
+  for (const Fixture& fixture : findFixtures()) {
+    const YAML::Node doc = YAML::LoadFile(fixture.path.string());
+    cases.emplace_back(caseOf(fixture, doc), policyFor(fixture, doc));
+  }
+  using Described = std::vector<std::string>;  // what describe() says of the results
+  std::vector<Described> plain;
+  for (const auto& [c, policies] : cases) {
+    plain.push_back(describe(evaluate(c.plan(policies), c.facts)));
+  }
+  cache::RuleResultCache memo(std::size_t{64} << 20);
+  constexpr int kThreads = 6;
+  std::vector<std::vector<Described>> seen(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (const auto& [c, policies] : cases) {
+        seen[t].push_back(describe(evaluate(c.plan(policies), c.facts, MemoScope{&memo, 1})));
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (int t = 0; t < kThreads; ++t) {
+    ASSERT_EQ(seen[t].size(), plain.size());
+    for (std::size_t i = 0; i < plain.size(); ++i) {
+      EXPECT_EQ(seen[t][i], plain[i]) << cases[i].first.fixture.path << " (thread " << t << ")";
+    }
+  }
+  const cache::CacheStats stats = memo.stats();
+  EXPECT_GT(stats.hits, stats.misses);
 }
 
 // An image written to look like another image's key (it does not parse) gets its own findings,
