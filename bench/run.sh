@@ -381,7 +381,8 @@ cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
     "${R[nginx.rn]}/${R[nginx.rbad]}/${R[nginx.rerr]}"
   echo
   echo "  targets"
-  echo "    throughput imagegate/nginx      $ratio   (target >= 0.70: $(check "$ratio" '>=' 0.7))"
+  # Issue 10's target for the cached path; 0.70 was the first benchmark's long-term goal.
+  echo "    throughput imagegate/nginx      $ratio   (target >= 0.25: $(check "$ratio" '>=' 0.25); goal >= 0.70: $(check "$ratio" '>=' 0.7))"
   echo "    imagegate p99 at ~$rate req/s    $(fmt "${R[imagegate.rp99]}" %.3f) ms   (target < 2 ms: $(check "${R[imagegate.rp99]}" '<' 2))"
   if ((${R[imagegate.bad]:-0} + ${R[imagegate.err]:-0} + ${R[imagegate.rbad]:-0} + ${R[imagegate.rerr]:-0} > 0)); then
     echo "  WARNING: imagegate answered some requests with errors; see $results"
