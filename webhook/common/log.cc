@@ -91,29 +91,26 @@ Line::Line(Level level, std::string_view message) : level_(level) {
   appendString(text_, message);
 }
 
-void Line::addKey(std::string_view key) {
+bool Line::startField(std::string_view key) {
+  if (text_.empty()) return false;
   text_ += ',';
   appendString(text_, key);
   text_ += ':';
+  return true;
 }
 
 Line& Line::add(std::string_view key, std::string_view value) {
-  if (text_.empty()) return *this;
-  addKey(key);
-  appendString(text_, value);
+  if (startField(key)) appendString(text_, value);
   return *this;
 }
 
 Line& Line::add(std::string_view key, bool value) {
-  if (text_.empty()) return *this;
-  addKey(key);
-  text_ += value ? "true" : "false";
+  if (startField(key)) text_ += value ? "true" : "false";
   return *this;
 }
 
 Line& Line::add(std::string_view key, double value) {
-  if (text_.empty()) return *this;
-  addKey(key);
+  if (!startField(key)) return *this;
   if (std::isfinite(value)) {
     appendNumber(text_, value);
   } else {
@@ -123,23 +120,17 @@ Line& Line::add(std::string_view key, double value) {
 }
 
 Line& Line::addInteger(std::string_view key, std::int64_t value) {
-  if (text_.empty()) return *this;
-  addKey(key);
-  appendNumber(text_, value);
+  if (startField(key)) appendNumber(text_, value);
   return *this;
 }
 
 Line& Line::addUnsigned(std::string_view key, std::uint64_t value) {
-  if (text_.empty()) return *this;
-  addKey(key);
-  appendNumber(text_, value);
+  if (startField(key)) appendNumber(text_, value);
   return *this;
 }
 
 Line& Line::add(std::string_view key, const nlohmann::json& value) {
-  if (text_.empty()) return *this;
-  addKey(key);
-  appendJson(text_, value);
+  if (startField(key)) appendJson(text_, value);
   return *this;
 }
 

@@ -45,7 +45,8 @@ class Line {
   void write();
 
  private:
-  void addKey(std::string_view key);
+  /// Writes `key` and its separator; false when the line's level is off (nothing is written).
+  bool startField(std::string_view key);
   Line& addInteger(std::string_view key, std::int64_t value);
   Line& addUnsigned(std::string_view key, std::uint64_t value);
 
