@@ -25,9 +25,11 @@ class RuleResultCache final : public policy::FindingsMemo {
   /// 0 keeps nothing (every lookup misses).
   explicit RuleResultCache(std::size_t maxBytes);
 
+  /// The findings stored under `key` for `revision`, without claiming them; null when there are
+  /// none, including for any revision older than the newest one seen.
+  std::shared_ptr<const policy::Findings> find(std::uint64_t revision, std::string_view key);
+
   // policy::FindingsMemo
-  std::shared_ptr<const policy::Findings> find(std::uint64_t revision,
-                                               std::string_view key) override;
   policy::MemoLookup findOrClaim(std::uint64_t revision, std::string_view key,
                                  bool waitForOthers) override;
   void store(std::uint64_t revision, std::string key,

@@ -37,14 +37,12 @@ class FindingsMemo {
  public:
   virtual ~FindingsMemo() = default;
 
-  /// The findings stored under `key` for `revision`; null when there are none, including for
-  /// any revision older than the newest one seen (its policies were replaced).
-  virtual std::shared_ptr<const Findings> find(std::uint64_t revision, std::string_view key) = 0;
-
-  /// find(), so that a burst of reviews of one new image runs its rules once: when nothing is
-  /// stored and nobody computes the findings, the caller claims them; when another caller does,
-  /// this one waits for its findings (a bounded time) if `waitForOthers`, else gets none. Only a
-  /// caller that holds no claim may wait: two evaluations must never wait for each other.
+  /// The findings stored under `key` for `revision` (none for any revision older than the
+  /// newest one seen: its policies were replaced). So that a burst of reviews of one new image
+  /// runs its rules once: when nothing is stored and nobody computes the findings, the caller
+  /// claims them; when another caller does, this one waits for its findings (a bounded time) if
+  /// `waitForOthers`, else gets none. Only a caller that holds no claim may wait: two
+  /// evaluations must never wait for each other.
   virtual MemoLookup findOrClaim(std::uint64_t revision, std::string_view key,
                                  bool waitForOthers) = 0;
 
