@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_text.h"
+
 namespace imagegate::admission {
 namespace {
 
@@ -43,21 +45,42 @@ json boundedWarnings(const std::vector<std::string>& warnings) {
 
 }  // namespace
 
+// Written field by field rather than as a nlohmann tree, which cost ~40 allocations a review.
+// The keys come in nlohmann's (sorted) order, as before; untrusted strings may hold invalid
+// UTF-8, which is replaced rather than thrown on while answering.
 std::string encodeResponse(const ReviewEnvelope& envelope, const std::string& uid,
                            const Verdict& verdict) {
-  json response = {{"uid", uid}, {"allowed", verdict.allowed}};
-  if (!verdict.allowed) {
-    json status = {{"code", verdict.code}, {"message", verdict.message}};
-    if (!verdict.reason.empty()) status["reason"] = verdict.reason;
-    response["status"] = std::move(status);
+  std::string out;
+  out.reserve(128 + uid.size() + verdict.message.size());
+  out += R"({"apiVersion":)";
+  json_text::appendString(out, envelope.apiVersion);
+  out += R"(,"kind":)";
+  json_text::appendString(out, envelope.kind);
+  out += R"(,"response":{"allowed":)";
+  out += verdict.allowed ? "true" : "false";
+  if (!verdict.auditAnnotations.empty()) {
+    out += R"(,"auditAnnotations":)";
+    json_text::appendValue(out, json(verdict.auditAnnotations));
   }
-  if (!verdict.warnings.empty()) response["warnings"] = boundedWarnings(verdict.warnings);
-  if (!verdict.auditAnnotations.empty()) response["auditAnnotations"] = verdict.auditAnnotations;
-  const json review = {{"apiVersion", envelope.apiVersion},
-                       {"kind", envelope.kind},
-                       {"response", std::move(response)}};
-  // Untrusted strings may hold invalid UTF-8; replace rather than throw while answering.
-  return review.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (!verdict.allowed) {
+    out += R"(,"status":{"code":)";
+    json_text::appendNumber(out, static_cast<std::int64_t>(verdict.code));
+    out += R"(,"message":)";
+    json_text::appendString(out, verdict.message);
+    if (!verdict.reason.empty()) {
+      out += R"(,"reason":)";
+      json_text::appendString(out, verdict.reason);
+    }
+    out += '}';
+  }
+  out += R"(,"uid":)";
+  json_text::appendString(out, uid);
+  if (!verdict.warnings.empty()) {
+    out += R"(,"warnings":)";
+    json_text::appendValue(out, boundedWarnings(verdict.warnings));
+  }
+  out += "}}";
+  return out;
 }
 
 }  // namespace imagegate::admission

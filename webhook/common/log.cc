@@ -1,15 +1,19 @@
 #include "common/log.h"
 
 #include <atomic>
-#include <charconv>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <mutex>
 
+#include "common/json_text.h"
+
 namespace imagegate::log {
 namespace {
+
+using json_text::appendNumber;
+using json_text::appendString;
+using json_text::appendValue;
 
 std::atomic<Level> gLevel{Level::kInfo};
 std::mutex gWriteMutex;
@@ -40,38 +44,6 @@ void appendUtcTimestamp(std::string& out) {
                                    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
                                    tm.tm_min, tm.tm_sec, static_cast<int>(millis));
   out.append(buffer, static_cast<std::size_t>(length));
-}
-
-/// Printable ASCII other than '"' and '\' stands for itself in a JSON string.
-bool needsEscaping(std::string_view text) {
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte >= 0x7f || c == '"' || c == '\\') return true;
-  }
-  return false;
-}
-
-void appendJson(std::string& out, const nlohmann::json& value) {
-  out += value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-/// Names, uids and messages are nearly always plain ASCII: copy those, and let nlohmann escape
-/// (and repair the UTF-8 of) the rest.
-void appendString(std::string& out, std::string_view text) {
-  if (needsEscaping(text)) {
-    appendJson(out, nlohmann::json(text));
-    return;
-  }
-  out += '"';
-  out += text;
-  out += '"';
-}
-
-template <class Number>
-void appendNumber(std::string& out, Number value) {
-  char buffer[32];
-  const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
-  out.append(buffer, result.ptr);
 }
 
 }  // namespace
@@ -110,12 +82,7 @@ Line& Line::add(std::string_view key, bool value) {
 }
 
 Line& Line::add(std::string_view key, double value) {
-  if (!startField(key)) return *this;
-  if (std::isfinite(value)) {
-    appendNumber(text_, value);
-  } else {
-    text_ += "null";  // as nlohmann writes them: JSON has no NaN or infinity
-  }
+  if (startField(key)) appendNumber(text_, value);
   return *this;
 }
 
@@ -130,7 +97,7 @@ Line& Line::addUnsigned(std::string_view key, std::uint64_t value) {
 }
 
 Line& Line::add(std::string_view key, const nlohmann::json& value) {
-  if (startField(key)) appendJson(text_, value);
+  if (startField(key)) appendValue(text_, value);
   return *this;
 }
 

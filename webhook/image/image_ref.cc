@@ -183,12 +183,20 @@ bool isHexIdentifier(std::string_view input) {
 
 }  // namespace
 
-std::string ImageRef::name() const { return registry + "/" + repository; }
+// Both are built in one allocation: every review calls str() for each of its containers.
+std::string ImageRef::name() const {
+  std::string text;
+  text.reserve(registry.size() + 1 + repository.size());
+  text.append(registry).append(1, '/').append(repository);
+  return text;
+}
 
 std::string ImageRef::str() const {
-  std::string text = name();
-  if (!tag.empty()) text += ":" + tag;
-  if (!digest.empty()) text += "@" + digest;
+  std::string text;
+  text.reserve(registry.size() + 1 + repository.size() + 1 + tag.size() + 1 + digest.size());
+  text.append(registry).append(1, '/').append(repository);
+  if (!tag.empty()) text.append(1, ':').append(tag);
+  if (!digest.empty()) text.append(1, '@').append(digest);
   return text;
 }
 
@@ -220,7 +228,7 @@ ImageRef parseImageRef(std::string_view reference) {
     reject(reference, "registry \"" + ref.registry + "\" is not a valid host[:port]");
   }
   checkRepository(reference, ref.repository);
-  if (ref.name().size() > kMaxNameLength) {
+  if (ref.registry.size() + 1 + ref.repository.size() > kMaxNameLength) {  // name()'s length
     reject(reference, "the repository name must not be longer than 255 characters");
   }
   ref.tag = hasTag ? std::string(tag) : "";

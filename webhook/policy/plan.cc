@@ -55,6 +55,7 @@ void addFactNeeds(const PlannedPolicy& planned, ReviewPlan& plan) {
 /// not governed by it, pod-level rules included.
 void addPolicy(const Policy& policy, ReviewPlan& plan) {
   PlannedPolicy planned{&policy, {}};
+  planned.containers.reserve(plan.containers.size());  // one allocation, not one per doubling
   for (std::size_t i = 0; i < plan.containers.size(); ++i) {
     if (imageInScope(policy.match, plan.containers[i])) planned.containers.push_back(i);
   }
@@ -81,6 +82,7 @@ ReviewPlan planReview(const PolicySet& policies, const admission::ReviewedObject
   if (!object.podSpec) return plan;
   plan.pod = &*object.podSpec;
   plan.containers = parseImages(*plan.pod);
+  plan.policies.reserve(policies.policies.size());
   for (const Policy& policy : policies.policies) {
     if (policyMatchesObject(policy, object, namespaceName)) addPolicy(policy, plan);
   }

@@ -64,5 +64,57 @@ TEST(EncodeResponse, InvalidUtf8IsReplacedNotThrown) {
   EXPECT_NO_THROW(json::parse(encodeResponse({}, "u", verdict)));
 }
 
+/// The response as it was built before it was written field by field: a nlohmann tree, dumped.
+/// Warnings are compared separately above; here they are plain and within every bound.
+std::string encodedAsATree(const ReviewEnvelope& envelope, const std::string& uid,
+                           const Verdict& verdict) {
+  json response = {{"uid", uid}, {"allowed", verdict.allowed}};
+  if (!verdict.allowed) {
+    json status = {{"code", verdict.code}, {"message", verdict.message}};
+    if (!verdict.reason.empty()) status["reason"] = verdict.reason;
+    response["status"] = std::move(status);
+  }
+  if (!verdict.warnings.empty()) response["warnings"] = verdict.warnings;
+  if (!verdict.auditAnnotations.empty()) response["auditAnnotations"] = verdict.auditAnnotations;
+  const json review = {{"apiVersion", envelope.apiVersion},
+                       {"kind", envelope.kind},
+                       {"response", std::move(response)}};
+  return review.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+TEST(EncodeResponse, IsByteForByteWhatTheJsonTreeWrote) {
+  const std::vector<std::string> texts = {"",
+                                          "plain",
+                                          "quote \" back\\slash",
+                                          "tab\tnew\nline\x01",
+                                          "caf\xC3\xA9 \xE2\x9C\x93",
+                                          "\xFF bad",
+                                          "\xC3 cut",
+                                          "\x7F"
+                                          " del",
+                                          std::string(300, 'x'),
+                                          std::string("nul\0in", 6)};
+  std::size_t cases = 0;
+  for (const std::string& text : texts) {
+    for (const bool allowed : {true, false}) {
+      ReviewEnvelope envelope;
+      envelope.apiVersion = "admission.k8s.io/" + text;
+      Verdict verdict;
+      verdict.allowed = allowed;
+      verdict.code = allowed ? 200 : 403;
+      verdict.message = text;
+      verdict.reason = allowed ? "" : text;
+      if (text.size() % 2 == 0)
+        verdict.auditAnnotations = {{"imagegate.dev/" + text, text}, {"a", "b"}};
+      if (text == "plain") verdict.warnings = {"one", "two"};
+      EXPECT_EQ(encodeResponse(envelope, text, verdict), encodedAsATree(envelope, text, verdict))
+          << "text: " << json(text).dump(-1, ' ', true, json::error_handler_t::replace)
+          << " allowed: " << allowed;
+      ++cases;
+    }
+  }
+  EXPECT_EQ(cases, 2 * texts.size());
+}
+
 }  // namespace
 }  // namespace imagegate::admission
