@@ -16,6 +16,8 @@
 #   BENCH_RATE=1000           paced run, total requests/s     BENCH_RATE_DURATION=10s
 #   BENCH_RATE_CONNECTIONS=20 paced run, connections          BENCH_SERVER_THREADS=$(nproc)
 #   BENCH_PACED_RUNS=3        paced runs per server, alternating; medians are reported
+#   BENCH_ARRIVALS=poisson    paced waits: exponential (requests arrive independently) or
+#                             fixed (connections answered together stay together: convoys)
 #   BENCH_PACER=wrk           paced run's client: wrk (delay() in post.lua) or hey (-q)
 #   BENCH_BODY=bench/pod3.json  request body                  BENCH_POLICY=policies
 #   BENCH_NGINX_MODE=return   nginx answers with `return 200 '<body>'`; `static` serves a file
@@ -35,6 +37,7 @@ rate=${BENCH_RATE:-1000}
 rate_duration=${BENCH_RATE_DURATION:-10s}
 rate_workers=${BENCH_RATE_CONNECTIONS:-20}
 paced_runs=${BENCH_PACED_RUNS:-3}
+arrivals=${BENCH_ARRIVALS:-poisson}
 cores=$(nproc)
 server_threads=${BENCH_SERVER_THREADS:-$cores}
 body_file=${BENCH_BODY:-$bench_dir/pod3.json}
@@ -278,10 +281,10 @@ if [[ $pacer == hey ]]; then
   per_worker=$(awk -v r="$rate" -v w="$rate_workers" 'BEGIN {print r / w}')
   pacer_desc="hey -c $rate_workers -q $per_worker -z $rate_duration"
 else
-  pacer_desc="wrk -t1 -c$rate_workers -d$rate_duration --latency, delay() per connection"
+  pacer_desc="wrk -t1 -c$rate_workers -d$rate_duration --latency, $arrivals delay() per connection"
 fi
 paced_wrk() { # url delay_ms duration out
-  BENCH_BODY=$body_file BENCH_DELAY_MS=$2 wrk -t1 -c"$rate_workers" -d"$3" --latency \
+  BENCH_BODY=$body_file BENCH_DELAY_MS=$2 BENCH_ARRIVALS=$arrivals wrk -t1 -c"$rate_workers" -d"$3" --latency \
     -s "$bench_dir/post.lua" "$1" >"$4" 2>&1
 }
 run_paced() { # name pid url run -> R[name.rrps.run], .rp50.run, .rp99.run, ...
