@@ -321,7 +321,17 @@ class ReviewDecoder {
   explicit ReviewDecoder(const DecodeLimits& limits) : limits_(limits) { frames_.reserve(16); }
 
   // nlohmann's SAX interface.
-  bool null() { return scalar(JsonValue{}); }
+  bool null() {
+    if (input_ != nullptr) {
+      if (const auto captured = input_->takeCapturedString()) {
+        // The string the input took in this null's place (captureValue): read it as the parser
+        // would have.
+        capturedText_.assign(*captured);
+        return string(capturedText_);
+      }
+    }
+    return scalar(JsonValue{});
+  }
   bool boolean(bool value) {
     return scalar(JsonValue{.type = JsonType::kBoolean, .boolean = value});
   }
@@ -352,16 +362,25 @@ class ReviewDecoder {
       case Node::kStringMap:
         currentKey_ = name;
         frame.key = 0;
-        if (name == kLastAppliedAnnotation) skipValue(/*onlyString=*/true);
+        if (name == kLastAppliedAnnotation) {
+          skipValue(/*onlyString=*/true);
+        } else {
+          captureValue();
+        }
         break;
       case Node::kVolume:
         // Every key but `name` is a volume source.
         frame.key = name == "name" ? 0 : 1;
         if (frame.key == 1) currentKey_ = name;
+        captureValue();
         break;
       default:
         frame.key = keyIndex(keysOf(frame.node), name);
-        if (frame.key == kUnknownKey) skipValue();
+        if (frame.key == kUnknownKey) {
+          skipValue();
+        } else {
+          captureValue();
+        }
         break;
     }
     return true;
@@ -386,6 +405,11 @@ class ReviewDecoder {
     if (input_ == nullptr) return;
     input_->skipNextValue(
         SkipBudget{limits_.maxDepth - depth_, limits_.maxValues - values_, &values_}, onlyString);
+  }
+
+  /// The value of the key just read is kept: a plain string is taken without the lexer.
+  void captureValue() {
+    if (input_ != nullptr) input_->captureNextString();
   }
 
   // --- events
@@ -1094,6 +1118,7 @@ class ReviewDecoder {
   const DecodeLimits& limits_;
   std::vector<Frame> frames_;
   SkippableInput* input_ = nullptr;
+  std::string capturedText_;  ///< Reused: the text of the last string the input captured.
   std::size_t depth_ = 0;
   std::size_t values_ = 0;
   std::size_t skipDepth_ = 0;  ///< > 0 inside a value nothing reads.

@@ -1,6 +1,7 @@
 #include "admission/skippable_input.h"
 
 #include <cstdint>
+#include <utility>
 
 namespace imagegate::admission {
 namespace {
@@ -196,28 +197,57 @@ SkippableInput::SkippableInput(std::string_view text)
 
 void SkippableInput::skipNextValue(const SkipBudget& budget, bool onlyString) {
   if (resume_ != nullptr) return;  // Only ever asked after a key, which is never replaced.
-  pending_ = true;
-  onlyString_ = onlyString;
+  pending_ = onlyString ? Pending::kSkipString : Pending::kSkip;
   budget_ = budget;
 }
 
-void SkippableInput::resolveSkip() {
-  pending_ = false;
+void SkippableInput::captureNextString() {
+  if (resume_ != nullptr) return;
+  pending_ = Pending::kCapture;
+}
+
+const char* SkippableInput::valueStart() const {
   Scanner scan(std::string_view(position_, static_cast<std::size_t>(end_ - position_)));
   scan.skipWhitespace();
-  if (!scan.consume(':')) return;
+  if (!scan.consume(':')) return nullptr;
   scan.skipWhitespace();
-  const char* valueStart = scan.position();
-  const auto value =
-      scanJsonValue(std::string_view(valueStart, static_cast<std::size_t>(end_ - valueStart)),
-                    budget_.depth, budget_.values);
-  if (!value || (onlyString_ && !value->isString)) return;
+  return scan.position();
+}
+
+void SkippableInput::resolveSkip() {
+  const Pending pending = std::exchange(pending_, Pending::kNothing);
+  const char* start = valueStart();
+  if (start == nullptr) return;
+  if (pending == Pending::kCapture) {
+    resolveCapture(start);
+    return;
+  }
+  const auto value = scanJsonValue(std::string_view(start, static_cast<std::size_t>(end_ - start)),
+                                   budget_.depth, budget_.values);
+  if (!value || (pending == Pending::kSkipString && !value->isString)) return;
   // The parser counts the null it reads in the value's place.
   *budget_.valueCount += value->values - 1;
-  resume_ = valueStart + value->length;
-  const std::string_view replacement = onlyString_ ? kStringReplacement : kNullReplacement;
+  resume_ = start + value->length;
+  const std::string_view replacement =
+      pending == Pending::kSkipString ? kStringReplacement : kNullReplacement;
   position_ = replacement.data();
   end_ = replacement.data() + replacement.size();
+}
+
+void SkippableInput::resolveCapture(const char* value) {
+  if (value == end_ || *value != '"') return;
+  const char* text = value + 1;
+  const char* p = text;
+  // Printable ASCII but '"' and '\\' is its own text in JSON; anything else is nlohmann's.
+  while (p != end_ && static_cast<unsigned char>(*p) >= 0x20 &&
+         static_cast<unsigned char>(*p) < 0x80 && *p != '"' && *p != '\\') {
+    ++p;
+  }
+  if (p == end_ || *p != '"') return;
+  captured_ = std::string_view(text, static_cast<std::size_t>(p - text));
+  resume_ = p + 1;
+  position_ = kNullReplacement.data();
+  end_ = kNullReplacement.data() + kNullReplacement.size();
 }
 
 }  // namespace imagegate::admission

@@ -82,9 +82,23 @@ class SkippableInput {
   /// `budget` (and a string, when `onlyString`).
   void skipNextValue(const SkipBudget& budget, bool onlyString = false);
 
+  /// Called by the SAX handler right after the parser has read a key whose value it keeps: when
+  /// that value is a string of printable ASCII without escapes (names, images, most values a rule
+  /// reads), its text is taken as it stands and the parser reads `null` in its place; the handler
+  /// then gets the text from takeCapturedString() at that `null`. Any other value is left to the
+  /// parser, and takeCapturedString() has nothing.
+  void captureNextString();
+
+  /// The string captured for the `null` the parser has just read in its place, once.
+  std::optional<std::string_view> takeCapturedString() {
+    const auto captured = captured_;
+    captured_.reset();
+    return captured;
+  }
+
  private:
   bool atEnd() {
-    if (pending_) resolveSkip();
+    if (pending_ != Pending::kNothing) resolveSkip();
     if (position_ != end_) return false;
     if (resume_ == nullptr) return true;
     position_ = resume_;
@@ -93,14 +107,18 @@ class SkippableInput {
     return position_ == end_;
   }
   void resolveSkip();
+  /// After the key: the value's first character, past ':' and whitespace; nullptr if no ':'.
+  const char* valueStart() const;
+  void resolveCapture(const char* value);
 
   const char* position_;
   const char* end_;               ///< Of the text, or of the replacement while the parser reads it.
   const char* textEnd_;           ///< Of the text.
   const char* resume_ = nullptr;  ///< Where the text goes on after a replacement.
-  bool pending_ = false;
-  bool onlyString_ = false;
+  enum class Pending { kNothing, kSkip, kSkipString, kCapture };
+  Pending pending_ = Pending::kNothing;
   SkipBudget budget_;
+  std::optional<std::string_view> captured_;
 };
 
 }  // namespace imagegate::admission

@@ -464,5 +464,57 @@ TEST(ReviewEquivalence, SkippedValuesDecodeAsWithTheDom) {
   }
 }
 
+/// A review with `value` (raw JSON text) as the value of keys the decoder keeps: strings there
+/// are taken without the lexer when they are plain (SkippableInput::captureNextString).
+std::string reviewWithKeptValues(std::string_view value) {
+  const std::string v(value);
+  return R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":)" + v +
+         R"(,"kind":{"group":"","version":"v1","kind":"Pod"},"operation":"CREATE","namespace" :)" +
+         v + R"(,"object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":)" + v +
+         R"(,"labels":{"app":)" + v + R"(},"annotations":{"a":)" + v +
+         R"(}},"spec":{"volumes":[{"name":)" + v + R"(,"hostPath":)" + v +
+         R"(}],"containers":[{"name":)" + v + R"(,"image":)" + v +
+         R"(,"securityContext":{"procMount":)" + v + R"(,"runAsUser":)" + v +
+         R"(}},{"name":"c2","image":)" + "\n\t " + v + R"(,"securityContext":)" + v + R"(}]}}}})";
+}
+
+// Plain strings of kept keys are taken as they stand, and everything else is left to the lexer:
+// every kind of value there, valid or not, decodes as with the DOM, problems and errors included.
+TEST(ReviewEquivalence, KeptStringsDecodeAsWithTheDom) {
+  const std::vector<std::string> values = {R"("")",
+                                           R"("plain")",
+                                           R"("registry.example.com/shop/app:1@sha256:0123")",
+                                           "\"del \x7f and ~\"",
+                                           R"("with \"escaped\" quote")",
+                                           R"("tab\tand\u0041")",
+                                           "\"caf\xc3\xa9\"",
+                                           "\"bad \xff utf-8\"",
+                                           "\"\x01 control\"",
+                                           "\"raw\nnewline\"",
+                                           R"("unterminated)",
+                                           R"("a" "b")",
+                                           "null",
+                                           "true",
+                                           "0",
+                                           "-1",
+                                           "1.5",
+                                           "{}",
+                                           "[]",
+                                           R"({"a":"b"})",
+                                           R"(["x"])",
+                                           std::string(300, 'x'),
+                                           "\"" + std::string(5000, 'y') + "\""};
+  for (const std::string& value : values) {
+    expectSameDecoding(reviewWithKeptValues(value), "kept value " + value);
+  }
+  // A captured string counts as one value, as the lexer's does: at the edge of the value limit.
+  for (std::size_t maxValues : {20u, 30u, 33u, 34u, 35u, 36u, 40u}) {
+    DecodeLimits limits;
+    limits.maxValues = maxValues;
+    expectSameDecoding(reviewWithKeptValues(R"("v")"), "values " + std::to_string(maxValues),
+                       limits);
+  }
+}
+
 }  // namespace
 }  // namespace imagegate::admission
