@@ -302,6 +302,7 @@ int serve(const ServeFlags& flags) {
           service.reviewAsync(body, deadline,
                               [respond = std::move(respond)](service::ReviewOutcome outcome) {
                                 respond(std::move(outcome.reply));
+                                outcome.decisionLog.write();  // after the answer has left
                               });
         });
   } catch (const Error& e) {

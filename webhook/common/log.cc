@@ -101,11 +101,19 @@ Line& Line::add(std::string_view key, const nlohmann::json& value) {
   return *this;
 }
 
-void Line::write() {
-  if (text_.empty()) return;
-  text_ += "}\n";
+std::string Line::take() && {
+  if (!text_.empty()) text_ += "}\n";
+  std::string finished = std::move(text_);
+  text_.clear();  // a moved-from string is only "valid": make sure nothing is written twice
+  return finished;
+}
+
+void Line::write() { writeFinished(std::move(*this).take()); }
+
+void writeFinished(std::string_view text) {
+  if (text.empty()) return;
   std::lock_guard<std::mutex> lock(gWriteMutex);
-  std::fwrite(text_.data(), 1, text_.size(), stderr);
+  std::fwrite(text.data(), 1, text.size(), stderr);
 }
 
 void write(Level level, std::string_view message, const nlohmann::json& fields) {

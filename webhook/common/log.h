@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace imagegate::log {
 
@@ -43,6 +44,8 @@ class Line {
 
   /// Writes the line to stderr, atomically with respect to other threads, if its level is on.
   void write();
+  /// The finished line, its newline included, to be written later; empty if its level is off.
+  std::string take() &&;
 
  private:
   /// Writes `key` and its separator; false when the line's level is off (nothing is written).
@@ -52,6 +55,38 @@ class Line {
 
   Level level_;
   std::string text_;
+};
+
+/// Writes a line that Line::take() finished, atomically with respect to other threads.
+void writeFinished(std::string_view text);
+
+/// A line written when it is destroyed, unless written before: for a line that must follow what
+/// its owner does next (a review's answer leaves before the review's log line, so that a slow or
+/// contended log never holds an answer back). Moving it moves the duty to write.
+class DeferredLine {
+ public:
+  DeferredLine() = default;
+  explicit DeferredLine(Line line) : text_(std::move(line).take()) {}
+  DeferredLine(DeferredLine&& other) noexcept : text_(std::exchange(other.text_, {})) {}
+  DeferredLine& operator=(DeferredLine&& other) noexcept {
+    if (this != &other) {
+      write();
+      text_ = std::exchange(other.text_, {});
+    }
+    return *this;
+  }
+  DeferredLine(const DeferredLine&) = delete;
+  DeferredLine& operator=(const DeferredLine&) = delete;
+  ~DeferredLine() { write(); }
+
+  void write() {
+    if (text_.empty()) return;
+    writeFinished(text_);
+    text_.clear();
+  }
+
+ private:
+  std::string text_;  ///< The finished line; empty once written, or when its level was off.
 };
 
 /// Writes one line with `fields` (a JSON object) after ts, level and msg.

@@ -157,15 +157,15 @@ std::string_view factsSource(const policy::ReviewPlan& plan, bool fetched) {
 
 /// One JSON line per review at info (--log-level warn turns it off): who asked for what, the
 /// verdict, every finding with its fix, how long it took and whether a registry was asked.
-void logDecision(const AdmissionRequest& request, const Verdict& verdict,
-                 const std::vector<RuleResult>& results, std::string_view facts,
-                 SteadyClock::time_point started) {
-  if (!log::enabled(log::Level::kInfo)) return;
+log::DeferredLine decisionLine(const AdmissionRequest& request, const Verdict& verdict,
+                               const std::vector<RuleResult>& results, std::string_view facts,
+                               SteadyClock::time_point started) {
+  if (!log::enabled(log::Level::kInfo)) return {};
   const double millis =
       std::chrono::duration<double, std::milli>(SteadyClock::now() - started).count();
   // Built field by field, not as a JSON tree: this line is a tenth of a cached review's cost.
-  log::Line(log::Level::kInfo, "admission review")
-      .add("uid", request.uid)
+  log::Line line(log::Level::kInfo, "admission review");
+  line.add("uid", request.uid)
       .add("kind", request.kind)
       .add("namespace", request.namespaceName)
       .add("name", request.name)
@@ -175,8 +175,8 @@ void logDecision(const AdmissionRequest& request, const Verdict& verdict,
       .add("allowed", verdict.allowed)
       .add("findings", findingsForLog(results))
       .add("durationMs", std::round(millis * 1000) / 1000)
-      .add("imageFacts", facts)
-      .write();
+      .add("imageFacts", facts);
+  return log::DeferredLine(std::move(line));
 }
 
 ReviewOutcome answer(const admission::ReviewEnvelope& envelope, const std::string& uid,
@@ -263,14 +263,17 @@ ReviewOutcome AdmissionService::finish(const Pending& pending) const {
       policy::evaluate(pending.plan, pending.facts,
                        policy::MemoScope{ruleResults_.get(), pending.policies->revision});
   const Verdict verdict = verdictFor(pending.request, results);
-  logDecision(pending.request, verdict, results, factsSource(pending.plan, pending.fetched),
-              pending.started);
+  log::DeferredLine decisionLog =
+      decisionLine(pending.request, verdict, results, factsSource(pending.plan, pending.fetched),
+                   pending.started);
   recordFindings(results);
   recordReview(kindLabel(pending.request.kind), operationLabel(pending.request.operation),
                verdict.allowed ? "allowed" : "denied", pending.started);
   std::size_t violations = 0;
   for (const RuleResult& r : results) violations += r.status == RuleStatus::kPass ? 0 : 1;
-  return answer(pending.envelope, pending.request.uid, verdict, violations);
+  ReviewOutcome outcome = answer(pending.envelope, pending.request.uid, verdict, violations);
+  outcome.decisionLog = std::move(decisionLog);
+  return outcome;
 }
 
 void AdmissionService::fetchMissing(Pending& pending, Deadline deadline) const {

@@ -15,6 +15,7 @@
 #include "cache/cache_stats.h"
 #include "common/deadline.h"
 #include "common/http_reply.h"
+#include "common/log.h"
 #include "policy/evaluator.h"
 #include "policy/findings_memo.h"
 #include "policy/model.h"
@@ -53,6 +54,8 @@ struct ReviewOutcome {
   bool answered = false;  ///< reply.body is an AdmissionReview (false: HTTP error such as 400).
   bool allowed = true;    ///< response.allowed when answered.
   std::size_t violations = 0;  ///< Failed rules, whatever their action.
+  /// The review's log line: written when the outcome is done with, after its reply is handed on.
+  log::DeferredLine decisionLog;
 };
 
 class AdmissionService {

@@ -7,6 +7,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace imagegate {
 namespace {
@@ -99,6 +100,40 @@ TEST(Log, WriteTakesItsFieldsFromAJsonObject) {
   EXPECT_EQ(line["msg"], "certificate reloaded");
   EXPECT_EQ(line["notAfter"], "2027");
   EXPECT_EQ(line["ok"], true);
+}
+
+/// The lines of `text` that are JSON objects, by their msg.
+std::vector<std::string> messagesOf(const std::string& text) {
+  std::vector<std::string> messages;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    const std::size_t end = text.find('\n', start);
+    messages.push_back(nlohmann::json::parse(text.substr(start, end - start))["msg"]);
+    start = end == std::string::npos ? text.size() : end + 1;
+  }
+  return messages;
+}
+
+TEST(Log, ADeferredLineIsWrittenOnceWhenItsLastOwnerIsDone) {
+  const std::string text = captured([] {
+    log::DeferredLine first(log::Line(log::Level::kInfo, "first"));
+    log::DeferredLine moved(std::move(first));
+    log::Line(log::Level::kInfo, "before").write();
+    { log::DeferredLine scoped(log::Line(log::Level::kInfo, "scoped")); }
+    moved.write();
+    moved.write();  // nothing left to write
+    log::DeferredLine replaced(log::Line(log::Level::kInfo, "replaced"));
+    replaced = log::DeferredLine(log::Line(log::Level::kInfo, "last"));
+  });
+  EXPECT_EQ(messagesOf(text),
+            (std::vector<std::string>{"before", "scoped", "first", "replaced", "last"}));
+}
+
+TEST(Log, AnEmptyDeferredLineWritesNothing) {
+  EXPECT_EQ(captured([] { log::DeferredLine nothing; }), "");
+  log::setLevel(log::Level::kWarn);
+  EXPECT_EQ(captured([] { log::DeferredLine off(log::Line(log::Level::kInfo, "off")); }), "");
+  log::setLevel(log::Level::kInfo);
 }
 
 }  // namespace
