@@ -95,13 +95,19 @@ TEST(ScanJsonValue, KeepsWithinTheDepthAndValueBudgets) {
   EXPECT_FALSE(scanJsonValue("1", kNoLimit, 0));
 }
 
-/// Records what the parser reports, and asks for the value of every key named "skip" to be
-/// jumped over.
+/// Records what the parser reports, asks for the value of every key named "skip" to be jumped
+/// over, and for the string of every key named "take" to be captured (a captured string is
+/// recorded as 'taken "text"' at the null the parser reads in its place).
 class Recorder : public nlohmann::json_sax<nlohmann::json> {
  public:
   Recorder(SkippableInput& input, bool onlyStrings) : input_(input), onlyStrings_(onlyStrings) {}
 
-  bool null() override { return add("null"); }
+  bool null() override {
+    if (const auto taken = input_.takeCapturedString()) {
+      return add("taken \"" + std::string(*taken) + '"');
+    }
+    return add("null");
+  }
   bool boolean(bool value) override { return add(value ? "true" : "false"); }
   bool number_integer(number_integer_t value) override { return add(std::to_string(value)); }
   bool number_unsigned(number_unsigned_t value) override { return add(std::to_string(value)); }
@@ -111,6 +117,7 @@ class Recorder : public nlohmann::json_sax<nlohmann::json> {
   bool start_object(std::size_t) override { return add("{"); }
   bool key(string_t& name) override {
     if (name == "skip") input_.skipNextValue(SkipBudget{64, 1000, &skippedValues}, onlyStrings_);
+    if (name == "take") input_.captureNextString();
     return add(name + ":");
   }
   bool end_object() override { return add("}"); }
@@ -156,6 +163,23 @@ TEST(SkippableInput, WhatTheScanCannotValidateIsReadByTheParser) {
   EXPECT_EQ(eventsOf(R"({"skip": [1,], "a": true})"), "{ skip: [ 1 error ");
   EXPECT_EQ(eventsOf(R"({"skip" 1})"), "{ skip: error ");
   EXPECT_EQ(eventsOf(R"({"skip": "x")"), R"({ skip: null error )");
+}
+
+TEST(SkippableInput, APlainStringIsTakenAndTheParserReadsNullInItsPlace) {
+  EXPECT_EQ(eventsOf(R"({"take" : "registry.example.com/app:1", "a": "b", "take":""})"),
+            R"({ take: taken "registry.example.com/app:1" a: "b" take: taken "" } )");
+  EXPECT_EQ(eventsOf("{\"take\":\n\t\"x\x7f~\"}"), "{ take: taken \"x\x7f~\" } ");
+}
+
+TEST(SkippableInput, AnyOtherValueOfATakenKeyIsReadByTheParser) {
+  EXPECT_EQ(eventsOf(R"({"take": "a\"b", "c": 1})"), R"({ take: "a"b" c: 1 } )");
+  EXPECT_EQ(eventsOf("{\"take\": \"caf\xc3\xa9\"}"), "{ take: \"caf\xc3\xa9\" } ");
+  EXPECT_EQ(eventsOf("{\"take\": \"bad\xff\"}"), "{ take: error ");
+  EXPECT_EQ(eventsOf("{\"take\": \"tab\there\"}"), "{ take: error ");
+  EXPECT_EQ(eventsOf(R"({"take": null, "n": null})"), "{ take: null n: null } ");
+  EXPECT_EQ(eventsOf(R"({"take": [1], "b": {"take": 2}})"), "{ take: [ 1 ] b: { take: 2 } } ");
+  EXPECT_EQ(eventsOf(R"({"take": "unterminated)"), "{ take: error ");
+  EXPECT_EQ(eventsOf(R"({"take" "x"})"), "{ take: error ");
 }
 
 TEST(SkippableInput, WithoutSkipsItReadsLikeTheTextItself) {
