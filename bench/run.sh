@@ -5,7 +5,8 @@
 # and an nginx that answers the very same response bytes (same certificate, TLS versions,
 # keep-alive, one worker per core) with the same load:
 #   1. saturated: wrk -t2 -c32 -d10s --latency, POST bench/pod3.json       -> req/s, p50, p99
-#   2. paced at ~1,000 req/s: wrk -c20 with a calibrated delay() per connection -> p50, p99
+#   2. paced at ~1,000 req/s: wrk -c20, each connection waiting a random (exponential) time of
+#      calibrated mean after each answer; 3 runs per server, alternating -> medians of p50, p99
 # and prints one table with the ratio imagegate/nginx. It exits 0 whatever the numbers are;
 # it exits non-zero only when it cannot measure (build failure, a server that does not start or
 # dies, a response that is not an AdmissionReview).
