@@ -52,7 +52,7 @@ void setLevel(Level level) { gLevel.store(level); }
 
 bool enabled(Level level) { return level >= gLevel.load(std::memory_order_relaxed); }
 
-Line::Line(Level level, std::string_view message) : level_(level) {
+Line::Line(Level level, std::string_view message) {
   if (!enabled(level)) return;
   text_.reserve(256);
   text_ += R"({"ts":")";

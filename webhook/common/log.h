@@ -53,8 +53,7 @@ class Line {
   Line& addInteger(std::string_view key, std::int64_t value);
   Line& addUnsigned(std::string_view key, std::uint64_t value);
 
-  Level level_;
-  std::string text_;
+  std::string text_;  ///< Empty when the line's level is off: nothing is added or written.
 };
 
 /// Writes a line that Line::take() finished, atomically with respect to other threads.
@@ -79,11 +78,7 @@ class DeferredLine {
   DeferredLine& operator=(const DeferredLine&) = delete;
   ~DeferredLine() { write(); }
 
-  void write() {
-    if (text_.empty()) return;
-    writeFinished(text_);
-    text_.clear();
-  }
+  void write() { writeFinished(std::exchange(text_, {})); }
 
  private:
   std::string text_;  ///< The finished line; empty once written, or when its level was off.
