@@ -1,6 +1,7 @@
 #include "admission/skippable_input.h"
 
 #include <cstdint>
+#include <optional>
 #include <utility>
 
 namespace imagegate::admission {
@@ -16,6 +17,12 @@ constexpr std::size_t kMaxNumberLength = 32;
 bool isWhitespace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 
 bool isDigit(char c) { return c >= '0' && c <= '9'; }
+
+/// Printable ASCII other than '"' and '\\' stands for itself inside a JSON string.
+bool isPlainStringByte(char c) {
+  const auto byte = static_cast<unsigned char>(c);
+  return byte >= 0x20 && byte < 0x80 && c != '"' && c != '\\';
+}
 
 int hexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -56,17 +63,21 @@ class Scanner {
   /// escape of a surrogate must pair up: left to nlohmann).
   bool string() {
     if (!consume('"')) return false;
-    while (p_ != end_) {
-      const auto c = static_cast<unsigned char>(*p_);
-      if (c == '"') {
-        ++p_;
-        return true;
-      }
-      if (c < 0x20 || c >= 0x80) return false;
-      if (c == '\\' && !escape()) return false;
-      if (c != '\\') ++p_;
+    while (true) {
+      plainBytes();
+      if (consume('"')) return true;
+      if (p_ == end_ || *p_ != '\\' || !escape()) return false;
     }
-    return false;
+  }
+
+  /// A string of printable ASCII without escapes, whose text is therefore its value.
+  std::optional<std::string_view> plainString() {
+    if (!consume('"')) return std::nullopt;
+    const char* text = p_;
+    plainBytes();
+    const auto length = static_cast<std::size_t>(p_ - text);
+    if (!consume('"')) return std::nullopt;
+    return std::string_view(text, length);
   }
 
   /// A number without an exponent: -?(0|[1-9][0-9]*)(.[0-9]+)?
@@ -91,6 +102,10 @@ class Scanner {
  private:
   void digits() {
     while (p_ != end_ && isDigit(*p_)) ++p_;
+  }
+
+  void plainBytes() {
+    while (p_ != end_ && isPlainStringByte(*p_)) ++p_;
   }
 
   bool escape() {
@@ -227,27 +242,22 @@ void SkippableInput::resolveSkip() {
   if (!value || (pending == Pending::kSkipString && !value->isString)) return;
   // The parser counts the null it reads in the value's place.
   *budget_.valueCount += value->values - 1;
-  resume_ = start + value->length;
-  const std::string_view replacement =
-      pending == Pending::kSkipString ? kStringReplacement : kNullReplacement;
-  position_ = replacement.data();
-  end_ = replacement.data() + replacement.size();
+  replaceUpTo(start + value->length,
+              pending == Pending::kSkipString ? kStringReplacement : kNullReplacement);
 }
 
 void SkippableInput::resolveCapture(const char* value) {
-  if (value == end_ || *value != '"') return;
-  const char* text = value + 1;
-  const char* p = text;
-  // Printable ASCII but '"' and '\\' is its own text in JSON; anything else is nlohmann's.
-  while (p != end_ && static_cast<unsigned char>(*p) >= 0x20 &&
-         static_cast<unsigned char>(*p) < 0x80 && *p != '"' && *p != '\\') {
-    ++p;
-  }
-  if (p == end_ || *p != '"') return;
-  captured_ = std::string_view(text, static_cast<std::size_t>(p - text));
-  resume_ = p + 1;
-  position_ = kNullReplacement.data();
-  end_ = kNullReplacement.data() + kNullReplacement.size();
+  Scanner scan(std::string_view(value, static_cast<std::size_t>(end_ - value)));
+  const auto text = scan.plainString();
+  if (!text) return;
+  captured_ = *text;
+  replaceUpTo(scan.position(), kNullReplacement);
+}
+
+void SkippableInput::replaceUpTo(const char* resume, std::string_view replacement) {
+  resume_ = resume;
+  position_ = replacement.data();
+  end_ = replacement.data() + replacement.size();
 }
 
 }  // namespace imagegate::admission

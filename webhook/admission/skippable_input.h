@@ -110,6 +110,8 @@ class SkippableInput {
   /// After the key: the value's first character, past ':' and whitespace; nullptr if no ':'.
   const char* valueStart() const;
   void resolveCapture(const char* value);
+  /// The parser reads `replacement`, then the text from `resume` on.
+  void replaceUpTo(const char* resume, std::string_view replacement);
 
   const char* position_;
   const char* end_;               ///< Of the text, or of the replacement while the parser reads it.
